@@ -1,0 +1,64 @@
+"""Delivery channels, one module per kind, registered explicitly.
+
+A channel receives a finished :class:`Digest` (what to say, already ranked)
+and returns a :class:`SendResult`; it knows nothing of feeds or the store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..config import ChannelSpec
+
+
+@dataclass(frozen=True)
+class DigestItem:
+    delivery_id: int
+    title: str
+    funder: str
+    url: str | None
+    deadline: dt.datetime | None
+    status: str
+    score: float
+    need_id: str
+    need_text: str
+    passage: str
+    programme: str | None = None
+    budget: str | None = None
+
+
+@dataclass(frozen=True)
+class Digest:
+    city_id: str
+    city_name: str
+    language: str
+    items: tuple[DigestItem, ...]
+    timezone: str = "Europe/Stockholm"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    sent: tuple[int, ...] = ()  # delivery ids
+    failed: tuple[int, ...] = ()
+    error: str | None = None
+
+
+class Channel(Protocol):
+    kind: str
+
+    def send(self, spec: ChannelSpec, digest: Digest) -> SendResult: ...
+
+
+class NotConfigured(Exception):
+    """A channel that cannot run here says why, once; the rest runs."""
+
+
+def build_channels(stream) -> dict[str, Channel]:
+    from .console import ConsoleChannel
+
+    return {"console": ConsoleChannel(stream)}
+
+
+__all__ = ["Channel", "Digest", "DigestItem", "NotConfigured", "SendResult", "build_channels", "field"]

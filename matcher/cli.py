@@ -1,0 +1,207 @@
+"""``fundbot``: a thin command line over the functions the scheduler calls.
+
+Exit codes: 0 success, 1 the work could not be done, 2 bad usage or invalid
+configuration.  Errors are one line (``--debug`` adds the traceback).  With
+``--json`` standard output holds only the JSON document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+
+from .errors import ConfigError, FundbotError
+
+log = logging.getLogger("fundbot")
+
+
+class UsageError(FundbotError):
+    pass
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from exc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default="config.toml", metavar="PATH", help="config file (default ./config.toml)")
+    common.add_argument("-v", "--verbose", action="count", default=0, help="more logging (repeatable)")
+    common.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    parser = argparse.ArgumentParser(
+        prog="fundbot",
+        description="Funding-call matcher and notification bot for Klimatkontrakt 2030 cities.",
+        parents=[common],
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", parents=[common], help="run one cycle: fetch → store → match → deliver")
+    run.add_argument("--once", action="store_true", required=True, help="run a single cycle and exit")
+    run.add_argument("--offline", action="store_true", help="read recorded snapshots instead of the network")
+    run.add_argument("--as-of", type=_date, metavar="DATE", help="take 'today' to be DATE (YYYY-MM-DD)")
+    run.add_argument("--json", action="store_true", help="print the cycle summary as JSON")
+
+    suggest = sub.add_parser("suggest", parents=[common], help="ranked calls for one city")
+    suggest.add_argument("--city", required=True, metavar="ID")
+    suggest.add_argument("--top", type=int, default=10, metavar="N")
+    suggest.add_argument("--json", action="store_true")
+
+    status = sub.add_parser("status", parents=[common], help="source health and pending deliveries")
+    status.add_argument("--json", action="store_true")
+
+    sub.add_parser("check", parents=[common], help="validate config, feeds and profiles")
+    return parser
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def _progress(message: str) -> None:
+    print(f"fundbot: {message}", file=sys.stderr, flush=True)
+
+
+def _load(args):
+    from . import config
+
+    dep = config.load(args.config)
+    for warning in dep.warnings:
+        log.warning("%s", warning)
+    return dep
+
+
+def _open_store(dep):
+    from .store import Store
+
+    store = Store(dep.store_url)
+    store.migrate()
+    return store
+
+
+def cmd_check(args) -> int:
+    dep = _load(args)
+    print(f"ok: {args.config}: {len(dep.sources)} sources, {len(dep.profiles)} profiles, "
+          f"{sum(len(p.needs) for p in dep.profiles)} needs")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .channels import build_channels
+    from .cycle import make_clock, run_cycle
+    from .embed import make_embedder
+
+    dep = _load(args)
+    store = _open_store(dep)
+    out = sys.stderr if args.json else sys.stdout
+    channels = build_channels(out)
+    embedder = make_embedder(dep.settings.matcher.model, dep.resolve(dep.settings.matcher.cache_dir),
+                             batch_size=dep.settings.matcher.batch_size, progress=_progress)
+    clock = make_clock(dep, offline=args.offline, as_of=args.as_of)
+    report = run_cycle(dep, store, embedder, channels, clock, offline=args.offline, progress=_progress)
+    for notice in report.notices:
+        print(f"fundbot: {notice}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False))
+    else:
+        failed = [f"{sid} ({o['error']})" for sid, o in report.sources.items() if not o["ok"]]
+        c, d = report.calls, report.deliveries
+        print(f"fundbot: {report.today}: {c['total']} calls ({c['new']} new, {c['changed']} changed, "
+              f"{c['gone']} gone), {report.matches} matches, {d['sent']} suggestions sent, "
+              f"{d['pending']} pending, {d['failed']} failed"
+              + (f"; failed sources: {', '.join(failed)}" if failed else ""), file=sys.stderr)
+    return 0
+
+
+def cmd_suggest(args) -> int:
+    from .suggest import suggestions
+
+    dep = _load(args)
+    profile = dep.profile(args.city)
+    store = _open_store(dep)
+    items = suggestions(store, profile, top=args.top, timezone=dep.settings.timezone)
+    if items is None:
+        raise FundbotError(f"no matches for {args.city!r} yet: run `fundbot run --once` first")
+    if args.json:
+        print(json.dumps({"city": profile.city.id, "suggestions": items}, ensure_ascii=False, indent=1))
+        return 0
+    print(f"{profile.city.name}: {len(items)} suggestions")
+    for n, s in enumerate(items, 1):
+        deadline = s["deadline"] or "no deadline stated"
+        print(f"{n:2}. [{s['score']:.2f}] {s['title']} — {s['funder']} — {s['status']}, deadline {deadline}")
+        print(f"    need {s['need_id']}: {s['need_text']}")
+        print(f"    why: {s['passage'][:240]}")
+        if s["url"]:
+            print(f"    {s['url']}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from .suggest import status_report
+
+    dep = _load(args)
+    store = _open_store(dep)
+    report = status_report(dep, store)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=1))
+        return 0
+    run = report["last_run"]
+    print(f"last run: {run['finished_at'] if run else 'never'}" + (f" (as of {run['today']})" if run else ""))
+    print("sources:")
+    for sid, s in report["sources"].items():
+        state = "never fetched" if s["last_attempt"] is None else ("ok" if s["ok"] else f"FAILED: {s['error']}")
+        warn = f" — warning: {s['warning']}" if s.get("warning") else ""
+        print(f"  {sid:28} {state}, {s['items'] or 0} items, last attempt {s['last_attempt'] or '-'}{warn}")
+    d = report["deliveries"]
+    print(f"deliveries: {d['sent']} sent, {d['pending']} pending, {d['failed']} failed")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "suggest": cmd_suggest, "status": cmd_status, "check": cmd_check}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return 2
+    _setup_logging(args.verbose)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(f"fundbot: error: {line}", file=sys.stderr)
+        if args.debug:
+            raise
+        return 2
+    except FundbotError as exc:
+        print(f"fundbot: error: {exc}", file=sys.stderr)
+        if args.debug:
+            raise
+        return 1
+    except KeyboardInterrupt:
+        print("fundbot: interrupted", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a person sees one line; --debug shows the rest
+        if args.debug:
+            raise
+        print(f"fundbot: error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+

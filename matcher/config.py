@@ -1,0 +1,353 @@
+"""Configuration, source files and city profiles: typed and validated.
+
+Everything is validated up front and *every* error is reported at once, each
+prefixed with the file and the key it concerns (``profiles/lund.toml:
+needs[2].weight: must be between 1 and 3``).  Nothing here does I/O beyond
+reading the files named; secrets are never read from files, only the *names*
+of environment variables that hold them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+SOURCE_KINDS = ("sedia", "vinnova")  # adapters registered in matcher.sources
+CHANNEL_KINDS = ("slack", "slack-webhook", "teams", "email", "console")
+CADENCES = ("instant", "daily", "weekly")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- config.toml -----------------------------------------------------------
+
+
+class StoreSettings(_Strict):
+    url: str = "sqlite:///fundbot.db"
+
+
+class MatcherSettings(_Strict):
+    model: str = "multilingual-e5-small"
+    cache_dir: str = ".cache/fundbot"
+    batch_size: int = Field(32, ge=1, le=1024)
+    min_score: float = Field(0.5, ge=0.0, le=1.0)
+    top: int = Field(10, ge=1, le=100)
+
+
+class HttpSettings(_Strict):
+    contact_url: str = "https://github.com/fundbot/fundbot"
+    connect_timeout: float = Field(10.0, gt=0)
+    read_timeout: float = Field(60.0, gt=0)
+    max_bytes: int = Field(20_000_000, gt=0)
+    retries: int = Field(3, ge=0, le=10)
+
+
+class ChannelSpec(_Strict):
+    kind: Literal["slack", "slack-webhook", "teams", "email", "console"]
+    target: str | None = None
+    cadence: Literal["instant", "daily", "weekly"] = "weekly"
+    min_score: float | None = Field(None, ge=0.0, le=1.0)
+
+    @property
+    def key(self) -> str:
+        """A stable name for this channel, used to remember what it was sent."""
+        return f"{self.kind}:{self.target or '-'}"
+
+
+class SlackSettings(_Strict):
+    token_env: str = "SLACK_BOT_TOKEN"
+    base_url: str = "https://slack.com/api/"
+
+
+class CoordinationSettings(_Strict):
+    channels: list[ChannelSpec] = []
+
+
+class Settings(_Strict):
+    feeds: str = "feeds"
+    profiles: str = "profiles"
+    timezone: str = "Europe/Stockholm"
+    store: StoreSettings = StoreSettings()
+    matcher: MatcherSettings = MatcherSettings()
+    http: HttpSettings = HttpSettings()
+    slack: SlackSettings = SlackSettings()
+    coordination: CoordinationSettings = CoordinationSettings()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+# --- feeds/<id>.toml ---------------------------------------------------------
+
+
+class SourceSpec(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    funder: str
+    kind: str
+    url: str
+    snapshot: str | None = None
+    recorded_at: dt.date | None = None
+    schedule: str = "0 6 * * *"
+    language: Literal["sv", "en", "no"] = "sv"
+    enabled: bool = True
+    options: dict[str, Any] = {}
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in SOURCE_KINDS:
+            raise ValueError(f"unknown kind {value!r} (known: {', '.join(SOURCE_KINDS)})")
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError("must be a five-field cron expression, e.g. '0 6 * * *'")
+        return value
+
+
+# --- profiles/<id>.toml ------------------------------------------------------
+
+
+class CityInfo(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str
+    language: Literal["sv", "en"] = "sv"
+    goals: str | None = None
+
+
+class Eligibility(_Strict):
+    county: str | None = None
+    erdf_region: str | None = None
+    just_transition_area: bool | None = None
+    interreg_areas: list[str] | None = None
+    eu_mission_city: bool | None = None
+    netzerocities_pilot: bool | None = None
+    assets: list[str] | None = None
+
+
+class Need(_Strict):
+    id: str = Field(min_length=1)
+    text: str = Field(min_length=3)
+    weight: int
+    keywords: list[str] = []
+    source: str | None = None
+
+    @field_validator("weight")
+    @classmethod
+    def _weight(cls, value: int) -> int:
+        if not 1 <= value <= 3:
+            raise ValueError(f"must be between 1 and 3, got {value}")
+        return value
+
+    @property
+    def query(self) -> str:
+        """What the need is matched with: its text plus its keywords."""
+        return " ".join([self.text, *self.keywords])
+
+
+class Profile(_Strict):
+    city: CityInfo
+    eligibility: Eligibility = Eligibility()
+    needs: list[Need] = Field(min_length=1)
+    channels: list[ChannelSpec] = []
+
+    @field_validator("needs")
+    @classmethod
+    def _unique_needs(cls, needs: list[Need]) -> list[Need]:
+        seen: set[str] = set()
+        for need in needs:
+            if need.id in seen:
+                raise ValueError(f"duplicate need id {need.id!r}")
+            seen.add(need.id)
+        return needs
+
+
+# --- loading ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Everything a run needs, loaded and validated."""
+
+    path: Path  # the config file
+    settings: Settings
+    sources: tuple[SourceSpec, ...]
+    profiles: tuple[Profile, ...]
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the config, relative to the config file."""
+        p = Path(relative)
+        return p if p.is_absolute() else self.root / p
+
+    @property
+    def feeds_dir(self) -> Path:
+        return self.resolve(self.settings.feeds)
+
+    @property
+    def profiles_dir(self) -> Path:
+        return self.resolve(self.settings.profiles)
+
+    @property
+    def store_url(self) -> str:
+        url = self.settings.store.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+            return prefix + str(self.resolve(url[len(prefix):]))
+        return url
+
+    def snapshot_path(self, source: SourceSpec) -> Path | None:
+        if not source.snapshot:
+            return None
+        p = Path(source.snapshot)
+        return p if p.is_absolute() else self.feeds_dir / p
+
+    def profile(self, city_id: str) -> Profile:
+        for p in self.profiles:
+            if p.city.id == city_id:
+                return p
+        known = ", ".join(p.city.id for p in self.profiles) or "none"
+        raise ConfigError([f"no profile for city {city_id!r} (known: {known})"])
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _pydantic_errors(label: str, exc: ValidationError) -> list[str]:
+    errors = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        # pydantic appends the literal/union branch to the location; drop it
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        errors.append(f"{label}: {_loc(loc)}: {msg}")
+    return errors
+
+
+def _read_toml(path: Path, label: str, errors: list[str]) -> dict[str, Any] | None:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        errors.append(f"{label}: invalid TOML: {exc}")
+    except OSError as exc:
+        errors.append(f"{label}: cannot read: {exc.strerror or exc}")
+    return None
+
+
+def _validate(model: type[BaseModel], data: dict[str, Any], label: str, errors: list[str]):
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors.extend(_pydantic_errors(label, exc))
+        return None
+
+
+def _label(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def load(config_path: str | Path = "config.toml") -> Deployment:
+    """Load and validate the config, every source file and every profile.
+
+    Raises :class:`ConfigError` listing every problem found.
+    """
+    path = Path(config_path).resolve()
+    root = path.parent
+    errors: list[str] = []
+    if not path.exists():
+        raise ConfigError([f"{config_path}: no such config file"])
+    data = _read_toml(path, path.name, errors)
+    settings = _validate(Settings, data, path.name, errors) if data is not None else None
+    if settings is None:
+        raise ConfigError(errors)
+
+    def under(rel: str) -> Path:
+        p = Path(rel)
+        return p if p.is_absolute() else root / p
+
+    sources: list[SourceSpec] = []
+    feeds_dir = under(settings.feeds)
+    if not feeds_dir.is_dir():
+        errors.append(f"{path.name}: feeds: no such folder {settings.feeds!r}")
+    else:
+        for file in sorted(feeds_dir.glob("*.toml")):
+            label = _label(file, root)
+            raw = _read_toml(file, label, errors)
+            if raw is None:
+                continue
+            spec = _validate(SourceSpec, raw, label, errors)
+            if spec is None:
+                continue
+            if spec.id != file.stem:
+                errors.append(f"{label}: id: {spec.id!r} differs from the file name {file.stem!r}")
+            if spec.snapshot:
+                snap = Path(spec.snapshot)
+                snap = snap if snap.is_absolute() else feeds_dir / snap
+                if not snap.exists():
+                    errors.append(f"{label}: snapshot: no such file or folder {spec.snapshot!r}")
+            sources.append(spec)
+
+    profiles: list[Profile] = []
+    profiles_dir = under(settings.profiles)
+    if not profiles_dir.is_dir():
+        errors.append(f"{path.name}: profiles: no such folder {settings.profiles!r}")
+    else:
+        for file in sorted(profiles_dir.glob("*.toml")):
+            label = _label(file, root)
+            raw = _read_toml(file, label, errors)
+            if raw is None:
+                continue
+            profile = _validate(Profile, raw, label, errors)
+            if profile is None:
+                continue
+            if profile.city.id != file.stem:
+                errors.append(
+                    f"{label}: city.id: {profile.city.id!r} differs from the file name {file.stem!r}"
+                )
+            profiles.append(profile)
+
+    if errors:
+        raise ConfigError(errors)
+    warnings = []
+    if not sources:
+        warnings.append(f"{settings.feeds}: no source files (*.toml)")
+    if not profiles:
+        warnings.append(f"{settings.profiles}: no city profiles (*.toml)")
+    return Deployment(path, settings, tuple(sources), tuple(profiles), tuple(warnings))

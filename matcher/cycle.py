@@ -1,0 +1,262 @@
+"""One cycle: fetch → store → match → deliver.  The CLI's ``run --once`` and
+the scheduler call the same functions; every stage is idempotent."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from .channels import Channel, Digest, DigestItem, NotConfigured
+from .config import Deployment, Profile, SourceSpec
+from .embed import Embedder, embed_cached
+from .errors import FetchError, FundbotError, SourceError
+from .models import Match, StoredCall
+from .rank import CallDoc, Ranker, make_doc, need_texts
+from .sources import ADAPTERS, FetchContext
+from .sources.fetch import Fetcher, HttpFetcher, SnapshotFetcher
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+LOOKBACK_DAYS = 365
+# a source that suddenly lists nothing, after listing at least this many, is
+# suspicious: keep its calls and warn rather than mark them all gone
+SUSPICIOUS_DROP = 5
+
+
+@dataclass(frozen=True)
+class Clock:
+    """``now`` is the wall clock (stamps in the store); ``at`` is the moment
+    the cycle judges deadlines against (a replayed day when offline)."""
+
+    now: dt.datetime
+    at: dt.datetime
+
+    @property
+    def today(self) -> dt.date:
+        return self.at.date()
+
+
+def reference_day(dep: Deployment, *, offline: bool, as_of: dt.date | None, now: dt.datetime) -> dt.datetime:
+    zone = ZoneInfo(dep.settings.timezone)
+    if as_of is None and offline:
+        recorded = [s.recorded_at for s in dep.sources if s.enabled and s.recorded_at]
+        as_of = max(recorded) if recorded else None
+    if as_of is None:
+        return now.astimezone(zone)
+    return dt.datetime.combine(as_of, dt.time(12, 0), tzinfo=zone)
+
+
+def make_clock(dep: Deployment, *, offline: bool, as_of: dt.date | None,
+               now: dt.datetime | None = None) -> Clock:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return Clock(now=now, at=reference_day(dep, offline=offline, as_of=as_of, now=now))
+
+
+def user_agent(dep: Deployment) -> str:
+    from . import __version__
+
+    return f"fundbot/{__version__} (+{dep.settings.http.contact_url})"
+
+
+def make_fetcher(dep: Deployment, source: SourceSpec, offline: bool) -> Fetcher:
+    if offline:
+        path = dep.snapshot_path(source)
+        if path is None:
+            raise FetchError("offline, and the source has no recorded snapshot")
+        return SnapshotFetcher(path)
+    http = dep.settings.http
+    return HttpFetcher(user_agent=user_agent(dep), connect_timeout=http.connect_timeout,
+                       read_timeout=http.read_timeout, max_bytes=http.max_bytes, retries=http.retries)
+
+
+@dataclass
+class CycleReport:
+    sources: dict[str, dict] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=lambda: {"total": 0, "new": 0, "changed": 0, "gone": 0})
+    matches: int = 0
+    deliveries: dict[str, int] = field(default_factory=lambda: {"sent": 0, "pending": 0, "failed": 0})
+    today: str = ""
+    embedded: int = 0
+    notices: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"sources": self.sources, "calls": self.calls, "matches": self.matches,
+                "deliveries": self.deliveries, "today": self.today, "embedded": self.embedded}
+
+
+# --- stage 1: fetch and store --------------------------------------------------
+
+
+def fetch_source(dep: Deployment, store: Store, source: SourceSpec, clock: Clock, *, offline: bool,
+                 fetcher: Fetcher | None = None) -> dict:
+    """Fetch one source into the store; never raises for the source's own
+    failures — they are returned (and stored) as data."""
+    outcome = {"ok": False, "items": 0, "new": 0, "changed": 0, "gone": 0, "error": None, "warning": None}
+    adapter = ADAPTERS[source.kind]
+    state = store.source_state(source.id) or {}
+    since = clock.today - dt.timedelta(days=int(source.options.get("lookback_days", LOOKBACK_DAYS)))
+    if state.get("last_success") and not offline:
+        since = dt.datetime.fromisoformat(state["last_success"]).date()
+    try:
+        fetcher = fetcher or make_fetcher(dep, source, offline)
+        records = adapter.collect(source, fetcher, FetchContext(today=clock.today, since=since))
+    except SourceError as exc:
+        outcome["error"] = str(exc).removeprefix(f"source {source.id!r}: ")
+    except FetchError as exc:
+        outcome["error"] = f"fetch failed: {exc}"
+    except Exception as exc:  # noqa: BLE001 - an adapter bug must not stop the cycle
+        log.debug("source %s: unexpected error", source.id, exc_info=True)
+        outcome["error"] = f"unexpected error while parsing: {type(exc).__name__}: {exc}"
+    if outcome["error"]:
+        log.warning("source %s: %s", source.id, outcome["error"])
+        store.record_fetch(source.id, clock.now, ok=False, error=outcome["error"])
+        return outcome
+    outcome["ok"] = True
+    outcome["items"] = len(records)
+    previous = state.get("items") or 0
+    if not records and previous >= SUSPICIOUS_DROP:
+        outcome["warning"] = f"0 calls listed where the last fetch had {previous}; kept the known calls"
+        log.warning("source %s: %s", source.id, outcome["warning"])
+        store.record_fetch(source.id, clock.now, ok=True, items=previous, warning=outcome["warning"])
+        return outcome
+    result = store.sync_source(source.id, records, clock.now)
+    outcome["new"], outcome["changed"], outcome["gone"] = len(result.new), len(result.changed), len(result.gone)
+    store.record_fetch(source.id, clock.now, ok=True, items=len(records))
+    log.info("source %s: %d calls (%d new, %d changed, %d gone)", source.id, len(records),
+             outcome["new"], outcome["changed"], outcome["gone"])
+    return outcome
+
+
+# --- stage 2: match -----------------------------------------------------------------
+
+
+def open_calls(store: Store, clock: Clock) -> list[StoredCall]:
+    """Calls whose deadline has not passed (forthcoming ones included)."""
+    return [c for c in store.calls() if c.status(clock.at) != "closed"]
+
+
+def match_all(dep: Deployment, store: Store, embedder: Embedder, calls: list[StoredCall],
+              profiles: tuple[Profile, ...] | None = None) -> tuple[dict[str, list[Match]], int]:
+    """Rank ``calls`` for every city.  Returns the matches per city and how
+    many texts had to be embedded (0 when everything was cached)."""
+    profiles = profiles if profiles is not None else dep.profiles
+    docs: list[CallDoc] = [make_doc(c.id, c.record.title, c.record.text, c.record.language) for c in calls]
+    texts: list[str] = [chunk for d in docs for chunk in d.chunks]
+    for p in profiles:
+        texts.extend(need_texts(p))
+    vectors, embedded = embed_cached(store, embedder, texts)
+    chunk_vectors, pos = [], 0
+    for d in docs:
+        chunk_vectors.append(vectors[pos:pos + len(d.chunks)])
+        pos += len(d.chunks)
+    ranker = Ranker(docs, chunk_vectors)
+    out: dict[str, list[Match]] = {}
+    for p in profiles:
+        n = len(p.needs)
+        out[p.city.id] = ranker.rank(p, vectors[pos:pos + n])
+        pos += n
+    return out, embedded
+
+
+# --- stage 3: deliver ------------------------------------------------------------------
+
+CADENCE_GAP = {"instant": dt.timedelta(0), "daily": dt.timedelta(hours=20), "weekly": dt.timedelta(days=6, hours=12)}
+
+
+def queue_and_send(dep: Deployment, store: Store, channels: dict[str, Channel], matches: dict[str, list[Match]],
+                   calls: dict[int, StoredCall], clock: Clock, report: CycleReport,
+                   unavailable: dict[str, str]) -> None:
+    top = dep.settings.matcher.top
+    for profile in dep.profiles:
+        city = profile.city.id
+        ranked = matches.get(city, [])
+        for spec in profile.channels:
+            if spec.kind not in channels:
+                reason = unavailable.get(spec.kind, f"channel kind {spec.kind!r} is not available in this version")
+                if reason not in report.notices:
+                    report.notices.append(reason)
+                continue
+            threshold = spec.min_score if spec.min_score is not None else dep.settings.matcher.min_score
+            for m in ranked[:top]:
+                if m.score >= threshold:
+                    store.queue_delivery(city, spec.key, m.call_id, "suggestion", score=m.score,
+                                         need_id=m.need_id, now=clock.now)
+            pending = store.deliveries(status="pending", city=city, channel=spec.key)
+            if not pending:
+                continue
+            last = store.last_sent_at(city, spec.key)
+            if last is not None and clock.now - last < CADENCE_GAP[spec.cadence]:
+                continue  # not due yet; stays in the outbox
+            by_call = {m.call_id: m for m in ranked}
+            items = []
+            for d in pending:
+                call = calls.get(d.call_id) or store.call(d.call_id)
+                m = by_call.get(d.call_id)
+                if call is None or m is None:
+                    continue  # closed or gone since queued: nothing to suggest any more
+                items.append(DigestItem(
+                    delivery_id=d.id, title=call.record.title, funder=call.record.funder, url=call.record.url,
+                    deadline=call.next_deadline(clock.at), status=call.status(clock.at), score=m.score,
+                    need_id=m.need_id, need_text=m.need_text, passage=m.passage,
+                    programme=call.record.programme, budget=call.record.budget,
+                ))
+            if not items:
+                continue
+            digest = Digest(city, profile.city.name, profile.city.language, tuple(items), dep.settings.timezone)
+            try:
+                result = channels[spec.kind].send(spec, digest)
+            except NotConfigured as exc:
+                report.notices.append(str(exc))
+                continue
+            except Exception as exc:  # noqa: BLE001 - one channel never stops the others
+                log.warning("channel %s for %s failed: %s", spec.key, city, exc)
+                store.mark_failed([i.delivery_id for i in items], clock.now, f"{type(exc).__name__}: {exc}")
+                report.deliveries["failed"] += len(items)
+                continue
+            store.mark_sent(list(result.sent), clock.now)
+            if result.failed:
+                store.mark_failed(list(result.failed), clock.now, result.error or "failed")
+            report.deliveries["sent"] += len(result.sent)
+            report.deliveries["failed"] += len(result.failed)
+
+
+# --- the whole cycle ----------------------------------------------------------------------
+
+
+def run_cycle(dep: Deployment, store: Store, embedder: Embedder, channels: dict[str, Channel], clock: Clock, *,
+              offline: bool, unavailable: dict[str, str] | None = None,
+              fetchers: dict[str, Fetcher] | None = None,
+              progress: Callable[[str], None] | None = None) -> CycleReport:
+    progress = progress or (lambda msg: log.info("%s", msg))
+    report = CycleReport(today=clock.today.isoformat())
+    run_id = store.start_run(clock.now, clock.today, offline)
+    for source in dep.sources:
+        if not source.enabled:
+            continue
+        outcome = fetch_source(dep, store, source, clock, offline=offline,
+                               fetcher=(fetchers or {}).get(source.id))
+        report.sources[source.id] = {k: outcome[k] for k in ("ok", "items", "new", "changed", "error", "warning")}
+        report.calls["new"] += outcome["new"]
+        report.calls["changed"] += outcome["changed"]
+        report.calls["gone"] += outcome["gone"]
+    pool = open_calls(store, clock)
+    report.calls["total"] = store.count_calls()
+    progress(f"matching {len(pool)} open calls against {len(dep.profiles)} cities")
+    matches, report.embedded = match_all(dep, store, embedder, pool)
+    for profile in dep.profiles:
+        city_matches = matches.get(profile.city.id, [])
+        store.save_matches(profile.city.id, city_matches, clock.now)
+        thresholds = [c.min_score for c in profile.channels if c.min_score is not None]
+        floor = min(thresholds) if thresholds else dep.settings.matcher.min_score
+        report.matches += sum(1 for m in city_matches if m.score >= floor)
+    queue_and_send(dep, store, channels, matches, {c.id: c for c in pool}, clock, report, unavailable or {})
+    report.deliveries["pending"] = len(store.deliveries(status="pending"))
+    store.finish_run(run_id, dt.datetime.now(dt.timezone.utc), report.as_dict())
+    return report
+
+
+__all__ = ["Clock", "CycleReport", "FundbotError", "make_clock", "run_cycle"]

@@ -1,0 +1,1 @@
+"""Normalisation shared by all adapters: HTML to text, dates, language."""

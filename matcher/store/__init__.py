@@ -1,0 +1,446 @@
+"""The store: calls with their history, source health, cached vectors, the
+delivery outbox.  SQLAlchemy Core over SQLite (default) or PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..errors import StoreError
+from ..models import CallRecord, StoredCall
+from .schema import DIALECT_WORDS, MIGRATIONS, SCHEMA_VERSION
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _dt(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if value else None
+
+
+@dataclass
+class SyncResult:
+    """What one source's fetch changed in the store."""
+
+    new: list[int] = field(default_factory=list)
+    changed: dict[int, list[str]] = field(default_factory=dict)  # call id → changed fields
+    unchanged: int = 0
+    gone: list[int] = field(default_factory=list)
+    reappeared: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    city: str
+    channel: str
+    call_id: int
+    kind: str
+    score: float | None
+    need_id: str | None
+    status: str
+    attempts: int
+    error: str | None
+
+
+class Store:
+    def __init__(self, url: str):
+        self.url = url
+        try:
+            self.engine: Engine = create_engine(url)
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            raise StoreError(f"cannot open store {url!r}: {exc}") from exc
+        self.dialect = self.engine.dialect.name
+        if self.dialect not in DIALECT_WORDS:
+            raise StoreError(f"unsupported database {self.dialect!r} (use sqlite or postgresql)")
+        if self.dialect == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    # --- schema ------------------------------------------------------------
+
+    def migrate(self) -> int:
+        """Bring the schema to the current version; return the version."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(text("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"))
+                row = conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).first()
+                version = int(row[0]) if row else 0
+                if version > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"the store is at schema version {version}, newer than this fundbot ({SCHEMA_VERSION}); upgrade fundbot"
+                    )
+                words = DIALECT_WORDS[self.dialect]
+                for number in range(version, SCHEMA_VERSION):
+                    for statement in MIGRATIONS[number]:
+                        conn.execute(text(statement.format(**words)))
+                if version != SCHEMA_VERSION:
+                    if row:
+                        conn.execute(text("UPDATE meta SET value = :v WHERE key = 'schema_version'"), {"v": str(SCHEMA_VERSION)})
+                    else:
+                        conn.execute(text("INSERT INTO meta (key, value) VALUES ('schema_version', :v)"), {"v": str(SCHEMA_VERSION)})
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot migrate store {self.safe_url}: {exc.__class__.__name__}: {exc}") from exc
+        return SCHEMA_VERSION
+
+    @property
+    def safe_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- calls ---------------------------------------------------------------
+
+    def sync_source(self, source: str, records: Iterable[CallRecord], now: dt.datetime) -> SyncResult:
+        """Upsert one source's calls: recognise unchanged ones, record what
+        changed, mark those no longer listed as gone."""
+        result = SyncResult()
+        stamp = _iso(now)
+        with self.engine.begin() as conn:
+            existing = {
+                row.native_id: row
+                for row in conn.execute(text("SELECT * FROM calls WHERE source = :s"), {"s": source})
+            }
+            seen: set[str] = set()
+            for record in records:
+                if record.native_id in seen:
+                    continue
+                seen.add(record.native_id)
+                row = existing.get(record.native_id)
+                values = _record_values(record)
+                if row is None:
+                    call_id = conn.execute(
+                        text(
+                            "INSERT INTO calls (source, native_id, funder, title, text, url, language, identifier,"
+                            " programme, opens_at, deadlines, budget, eligibility, content_hash, first_seen,"
+                            " last_seen, updated_at) VALUES (:source, :native_id, :funder, :title, :text, :url,"
+                            " :language, :identifier, :programme, :opens_at, :deadlines, :budget, :eligibility,"
+                            " :content_hash, :now, :now, :now) RETURNING id"
+                        ),
+                        {**values, "now": stamp},
+                    ).scalar_one()
+                    _event(conn, call_id, stamp, "new", [])
+                    result.new.append(call_id)
+                    continue
+                if row.gone_at:
+                    _event(conn, row.id, stamp, "reappeared", [])
+                    result.reappeared.append(row.id)
+                if row.content_hash == values["content_hash"]:
+                    conn.execute(
+                        text("UPDATE calls SET last_seen = :now, gone_at = NULL WHERE id = :id"),
+                        {"now": stamp, "id": row.id},
+                    )
+                    result.unchanged += 1
+                    continue
+                old = _row_record(row).fingerprint()
+                fields = [name for name, value in record.fingerprint().items() if old.get(name) != value]
+                conn.execute(
+                    text(
+                        "UPDATE calls SET funder = :funder, title = :title, text = :text, url = :url,"
+                        " language = :language, identifier = :identifier, programme = :programme,"
+                        " opens_at = :opens_at, deadlines = :deadlines, budget = :budget,"
+                        " eligibility = :eligibility, content_hash = :content_hash, last_seen = :now,"
+                        " updated_at = :now, gone_at = NULL WHERE id = :id"
+                    ),
+                    {**values, "now": stamp, "id": row.id},
+                )
+                _event(conn, row.id, stamp, "changed", fields)
+                result.changed[row.id] = fields
+            for native_id, row in existing.items():
+                if native_id not in seen and not row.gone_at:
+                    conn.execute(text("UPDATE calls SET gone_at = :now WHERE id = :id"), {"now": stamp, "id": row.id})
+                    _event(conn, row.id, stamp, "gone", [])
+                    result.gone.append(row.id)
+        return result
+
+    def calls(self, *, include_gone: bool = False, ids: Iterable[int] | None = None) -> list[StoredCall]:
+        sql = "SELECT * FROM calls"
+        where = [] if include_gone else ["gone_at IS NULL"]
+        params: dict = {}
+        if ids is not None:
+            id_list = list(ids)
+            if not id_list:
+                return []
+            where.append("id IN (" + ", ".join(f":i{n}" for n in range(len(id_list))) + ")")
+            params = {f"i{n}": v for n, v in enumerate(id_list)}
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        with self.engine.connect() as conn:
+            rows = conn.execute(text(sql + " ORDER BY id"), params).fetchall()
+        return [_stored(row) for row in rows]
+
+    def call(self, call_id: int) -> StoredCall | None:
+        found = self.calls(include_gone=True, ids=[call_id])
+        return found[0] if found else None
+
+    def find_call(self, ref: str) -> StoredCall | None:
+        """A call by id, ``source:native_id``, or official identifier."""
+        with self.engine.connect() as conn:
+            row = None
+            if ref.isdigit():
+                row = conn.execute(text("SELECT * FROM calls WHERE id = :id"), {"id": int(ref)}).first()
+            if row is None and ":" in ref:
+                source, native = ref.split(":", 1)
+                row = conn.execute(
+                    text("SELECT * FROM calls WHERE source = :s AND native_id = :n"), {"s": source, "n": native}
+                ).first()
+            if row is None:
+                row = conn.execute(text("SELECT * FROM calls WHERE identifier = :i ORDER BY id"), {"i": ref}).first()
+        return _stored(row) if row else None
+
+    def events(self, call_id: int) -> list[tuple[dt.datetime, str, list[str]]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT at, kind, fields FROM call_events WHERE call_id = :id ORDER BY id"), {"id": call_id}
+            ).fetchall()
+        return [(_dt(r.at), r.kind, json.loads(r.fields)) for r in rows]
+
+    def count_calls(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(text("SELECT COUNT(*) FROM calls WHERE gone_at IS NULL")).scalar_one()
+
+    # --- source health -------------------------------------------------------
+
+    def source_state(self, source: str) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(text("SELECT * FROM source_state WHERE source = :s"), {"s": source}).first()
+        return dict(row._mapping) if row else None
+
+    def source_states(self) -> dict[str, dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(text("SELECT * FROM source_state ORDER BY source")).fetchall()
+        return {row.source: dict(row._mapping) for row in rows}
+
+    def record_fetch(
+        self, source: str, now: dt.datetime, *, ok: bool, items: int | None = None,
+        error: str | None = None, warning: str | None = None,
+    ) -> None:
+        stamp = _iso(now)
+        with self.engine.begin() as conn:
+            exists = conn.execute(text("SELECT 1 FROM source_state WHERE source = :s"), {"s": source}).first()
+            if not exists:
+                conn.execute(text("INSERT INTO source_state (source) VALUES (:s)"), {"s": source})
+            conn.execute(
+                text(
+                    "UPDATE source_state SET last_attempt = :now, ok = :ok, error = :error, warning = :warning,"
+                    " items = COALESCE(:items, items),"
+                    " last_success = CASE WHEN :ok = 1 THEN :now ELSE last_success END WHERE source = :s"
+                ),
+                {"now": stamp, "ok": 1 if ok else 0, "error": error, "warning": warning, "items": items, "s": source},
+            )
+
+    # --- vectors ---------------------------------------------------------------
+
+    def get_vectors(self, model: str, hashes: Iterable[str]) -> dict[str, np.ndarray]:
+        wanted = list(dict.fromkeys(hashes))
+        out: dict[str, np.ndarray] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                params = {f"h{n}": h for n, h in enumerate(chunk)}
+                params["m"] = model
+                rows = conn.execute(
+                    text(
+                        "SELECT text_hash, dim, vector FROM vectors WHERE model = :m AND text_hash IN ("
+                        + ", ".join(f":h{n}" for n in range(len(chunk))) + ")"
+                    ),
+                    params,
+                )
+                for row in rows:
+                    out[row.text_hash] = np.frombuffer(bytes(row.vector), dtype=np.float32, count=row.dim)
+        return out
+
+    def put_vectors(self, model: str, vectors: dict[str, np.ndarray]) -> None:
+        if not vectors:
+            return
+        rows = [
+            {"m": model, "h": h, "d": int(v.shape[0]), "v": np.asarray(v, dtype=np.float32).tobytes()}
+            for h, v in vectors.items()
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO vectors (model, text_hash, dim, vector) VALUES (:m, :h, :d, :v)"
+                    " ON CONFLICT (model, text_hash) DO NOTHING"
+                ),
+                rows,
+            )
+
+    def count_vectors(self, model: str | None = None) -> int:
+        with self.engine.connect() as conn:
+            if model is None:
+                return conn.execute(text("SELECT COUNT(*) FROM vectors")).scalar_one()
+            return conn.execute(text("SELECT COUNT(*) FROM vectors WHERE model = :m"), {"m": model}).scalar_one()
+
+    # --- matches -----------------------------------------------------------------
+
+    def save_matches(self, city: str, matches: list, now: dt.datetime) -> None:
+        """Replace a city's current matches (the ranking's latest view)."""
+        with self.engine.begin() as conn:
+            conn.execute(text("DELETE FROM matches WHERE city = :c"), {"c": city})
+            if matches:
+                conn.execute(
+                    text(
+                        "INSERT INTO matches (city, call_id, score, need_id, passage, detail, computed_at)"
+                        " VALUES (:city, :call_id, :score, :need_id, :passage, :detail, :now)"
+                    ),
+                    [
+                        {
+                            "city": city, "call_id": m.call_id, "score": float(m.score), "need_id": m.need_id,
+                            "passage": m.passage, "detail": json.dumps(m.as_dict(), ensure_ascii=False),
+                            "now": _iso(now),
+                        }
+                        for m in matches
+                    ],
+                )
+
+    # --- deliveries (the outbox) ---------------------------------------------------
+
+    def queue_delivery(
+        self, city: str, channel: str, call_id: int, kind: str, *, score: float | None,
+        need_id: str | None, now: dt.datetime,
+    ) -> bool:
+        """Put a delivery in the outbox unless this (city, channel, call, kind)
+        is already there (pending, sent or failed).  True if queued now."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                text(
+                    "INSERT INTO deliveries (city, channel, call_id, kind, score, need_id, status, created_at)"
+                    " VALUES (:city, :channel, :call_id, :kind, :score, :need_id, 'pending', :now)"
+                    " ON CONFLICT (city, channel, call_id, kind) DO NOTHING"
+                ),
+                {"city": city, "channel": channel, "call_id": call_id, "kind": kind, "score": score,
+                 "need_id": need_id, "now": _iso(now)},
+            )
+            return result.rowcount == 1
+
+    def deliveries(self, *, status: str | None = None, city: str | None = None,
+                   channel: str | None = None) -> list[Delivery]:
+        where, params = [], {}
+        for name, value in (("status", status), ("city", city), ("channel", channel)):
+            if value is not None:
+                where.append(f"{name} = :{name}")
+                params[name] = value
+        sql = "SELECT * FROM deliveries" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY score DESC, id"
+        with self.engine.connect() as conn:
+            rows = conn.execute(text(sql), params).fetchall()
+        return [
+            Delivery(r.id, r.city, r.channel, r.call_id, r.kind, r.score, r.need_id, r.status, r.attempts, r.error)
+            for r in rows
+        ]
+
+    def delivered_call_ids(self, city: str, channel: str) -> set[int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT call_id FROM deliveries WHERE city = :c AND channel = :ch"), {"c": city, "ch": channel}
+            )
+            return {r.call_id for r in rows}
+
+    def mark_sent(self, ids: list[int], now: dt.datetime) -> None:
+        self._mark(ids, "sent", now, None)
+
+    def mark_failed(self, ids: list[int], now: dt.datetime, error: str) -> None:
+        self._mark(ids, "pending", now, error)  # stays in the outbox for the next cycle
+
+    def _mark(self, ids: list[int], status: str, now: dt.datetime, error: str | None) -> None:
+        if not ids:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE deliveries SET status = :status, attempts = attempts + 1, error = :error,"
+                    " sent_at = CASE WHEN :status = 'sent' THEN :now ELSE sent_at END WHERE id = :id"
+                ),
+                [{"status": status, "error": error, "now": _iso(now), "id": i} for i in ids],
+            )
+
+    def last_sent_at(self, city: str, channel: str) -> dt.datetime | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                text("SELECT MAX(sent_at) FROM deliveries WHERE city = :c AND channel = :ch AND status = 'sent'"),
+                {"c": city, "ch": channel},
+            ).scalar_one()
+        return _dt(value)
+
+    def delivery_counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(text("SELECT status, error IS NOT NULL AS failed, COUNT(*) AS n FROM deliveries GROUP BY status, error IS NOT NULL"))
+            counts = {"sent": 0, "pending": 0, "failed": 0}
+            for r in rows:
+                if r.status == "sent":
+                    counts["sent"] += r.n
+                elif r.failed:
+                    counts["failed"] += r.n
+                else:
+                    counts["pending"] += r.n
+        return counts
+
+    # --- runs ---------------------------------------------------------------------
+
+    def start_run(self, now: dt.datetime, today: dt.date, offline: bool) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(
+                text("INSERT INTO runs (started_at, offline, today) VALUES (:now, :off, :today) RETURNING id"),
+                {"now": _iso(now), "off": 1 if offline else 0, "today": today.isoformat()},
+            ).scalar_one()
+
+    def finish_run(self, run_id: int, now: dt.datetime, summary: dict) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE runs SET finished_at = :now, summary = :s WHERE id = :id"),
+                {"now": _iso(now), "s": json.dumps(summary), "id": run_id},
+            )
+
+    def last_run(self) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(text("SELECT * FROM runs ORDER BY id DESC LIMIT 1")).first()
+        return dict(row._mapping) if row else None
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _event(conn: Connection, call_id: int, stamp: str, kind: str, fields: list[str]) -> None:
+    conn.execute(
+        text("INSERT INTO call_events (call_id, at, kind, fields) VALUES (:id, :at, :kind, :fields)"),
+        {"id": call_id, "at": stamp, "kind": kind, "fields": json.dumps(fields)},
+    )
+
+
+def _record_values(record: CallRecord) -> dict:
+    return {
+        "source": record.source, "native_id": record.native_id, "funder": record.funder,
+        "title": record.title, "text": record.text, "url": record.url, "language": record.language,
+        "identifier": record.identifier, "programme": record.programme, "opens_at": _iso(record.opens_at),
+        "deadlines": json.dumps([d.isoformat() for d in record.deadlines]), "budget": record.budget,
+        "eligibility": record.eligibility, "content_hash": record.content_hash,
+    }
+
+
+def _row_record(row) -> CallRecord:
+    return CallRecord(
+        source=row.source, native_id=row.native_id, funder=row.funder, title=row.title, text=row.text,
+        url=row.url, language=row.language, identifier=row.identifier, programme=row.programme,
+        opens_at=_dt(row.opens_at), deadlines=tuple(_dt(d) for d in json.loads(row.deadlines)),
+        budget=row.budget, eligibility=row.eligibility,
+    )
+
+
+def _stored(row) -> StoredCall:
+    return StoredCall(
+        id=row.id, record=_row_record(row), content_hash=row.content_hash,
+        first_seen=_dt(row.first_seen), last_seen=_dt(row.last_seen), gone_at=_dt(row.gone_at),
+    )

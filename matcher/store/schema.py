@@ -1,0 +1,102 @@
+"""The store's schema as SQL text, one numbered migration per version.
+
+Written in SQL that SQLite and PostgreSQL both accept; the two differences
+(auto-increment keys and binary columns) are filled in per dialect.
+"""
+
+from __future__ import annotations
+
+DIALECT_WORDS = {
+    "sqlite": {"pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "blob": "BLOB"},
+    "postgresql": {"pk": "BIGSERIAL PRIMARY KEY", "blob": "BYTEA"},
+}
+
+MIGRATIONS: list[list[str]] = [
+    # 1: calls with change history, source health, vector cache, delivery outbox, matches, runs
+    [
+        """CREATE TABLE calls (
+            id {pk},
+            source TEXT NOT NULL,
+            native_id TEXT NOT NULL,
+            funder TEXT NOT NULL,
+            title TEXT NOT NULL,
+            text TEXT NOT NULL,
+            url TEXT,
+            language TEXT NOT NULL,
+            identifier TEXT,
+            programme TEXT,
+            opens_at TEXT,
+            deadlines TEXT NOT NULL,
+            budget TEXT,
+            eligibility TEXT,
+            content_hash TEXT NOT NULL,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            gone_at TEXT,
+            UNIQUE (source, native_id)
+        )""",
+        """CREATE TABLE call_events (
+            id {pk},
+            call_id INTEGER NOT NULL REFERENCES calls (id),
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            fields TEXT NOT NULL
+        )""",
+        "CREATE INDEX call_events_call ON call_events (call_id, at)",
+        """CREATE TABLE source_state (
+            source TEXT PRIMARY KEY,
+            last_attempt TEXT,
+            last_success TEXT,
+            ok INTEGER,
+            items INTEGER,
+            error TEXT,
+            warning TEXT,
+            etag TEXT,
+            last_modified TEXT
+        )""",
+        """CREATE TABLE vectors (
+            model TEXT NOT NULL,
+            text_hash TEXT NOT NULL,
+            dim INTEGER NOT NULL,
+            vector {blob} NOT NULL,
+            PRIMARY KEY (model, text_hash)
+        )""",
+        """CREATE TABLE matches (
+            city TEXT NOT NULL,
+            call_id INTEGER NOT NULL REFERENCES calls (id),
+            score REAL NOT NULL,
+            need_id TEXT,
+            passage TEXT,
+            detail TEXT,
+            computed_at TEXT NOT NULL,
+            PRIMARY KEY (city, call_id)
+        )""",
+        """CREATE TABLE deliveries (
+            id {pk},
+            city TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            call_id INTEGER NOT NULL REFERENCES calls (id),
+            kind TEXT NOT NULL,
+            score REAL,
+            need_id TEXT,
+            status TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            sent_at TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            UNIQUE (city, channel, call_id, kind)
+        )""",
+        "CREATE INDEX deliveries_status ON deliveries (status, city, channel)",
+        """CREATE TABLE runs (
+            id {pk},
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            offline INTEGER NOT NULL,
+            today TEXT NOT NULL,
+            summary TEXT
+        )""",
+    ],
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,66 @@
+"""Read-side views for people: a city's suggestions, the bot's status."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+
+from .config import Deployment, Profile
+from .store import Store
+
+
+def suggestions(store: Store, profile: Profile, *, top: int = 10,
+                timezone: str = "Europe/Stockholm") -> list[dict] | None:
+    """The city's ranking as of the last cycle (None if it was never ranked)."""
+    last = store.last_run()
+    if last is None:
+        return None
+    at = dt.datetime.combine(dt.date.fromisoformat(last["today"]), dt.time(12), ZoneInfo(timezone))
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT call_id, score, need_id, passage, detail FROM matches WHERE city = :c"
+                 " ORDER BY score DESC, call_id LIMIT :n"),
+            {"c": profile.city.id, "n": top},
+        ).fetchall()
+    calls = {c.id: c for c in store.calls(include_gone=True, ids=[r.call_id for r in rows])}
+    needs = {n.id: n for n in profile.needs}
+    out = []
+    for r in rows:
+        call = calls[r.call_id]
+        detail = json.loads(r.detail)
+        deadline = call.next_deadline(at)
+        out.append({
+            "call_id": call.id,
+            "source": call.record.source,
+            "identifier": call.record.identifier,
+            "title": call.record.title,
+            "funder": call.record.funder,
+            "url": call.record.url,
+            "score": r.score,
+            "need_id": r.need_id,
+            "need_text": needs[r.need_id].text if r.need_id in needs else detail.get("need_text"),
+            "passage": r.passage,
+            "deadline": deadline.isoformat() if deadline else None,
+            "deadlines": [d.isoformat() for d in call.record.deadlines],
+            "status": call.status(at),
+            "eligibility": [],  # eligibility reasoning arrives with the matcher issue
+        })
+    return out
+
+
+def status_report(dep: Deployment, store: Store) -> dict:
+    states = store.source_states()
+    sources = {}
+    for s in dep.sources:
+        st = states.get(s.id, {})
+        sources[s.id] = {
+            "kind": s.kind, "enabled": s.enabled,
+            "last_attempt": st.get("last_attempt"), "last_success": st.get("last_success"),
+            "ok": None if not st else bool(st.get("ok")), "items": st.get("items"),
+            "error": st.get("error"), "warning": st.get("warning"),
+        }
+    return {"sources": sources, "deliveries": store.delivery_counts(), "calls": store.count_calls(),
+            "last_run": store.last_run()}

@@ -173,12 +173,20 @@ class Profile(_Strict):
     @field_validator("needs")
     @classmethod
     def _unique_needs(cls, needs: list[Need]) -> list[Need]:
-        seen: set[str] = set()
-        for need in needs:
-            if need.id in seen:
-                raise ValueError(f"duplicate need id {need.id!r}")
-            seen.add(need.id)
+        duplicate = duplicate_need_ids([n.id for n in needs])
+        if duplicate:
+            raise ValueError(f"duplicate need id {duplicate[0]!r}")
         return needs
+
+
+def duplicate_need_ids(ids: list[Any]) -> list[str]:
+    seen: set[Any] = set()
+    dupes = []
+    for nid in ids:
+        if nid in seen and isinstance(nid, str):
+            dupes.append(nid)
+        seen.add(nid)
+    return dupes
 
 
 # --- loading ----------------------------------------------------------------
@@ -336,6 +344,10 @@ def load(config_path: str | Path = "config.toml") -> Deployment:
                 continue
             profile = _validate(Profile, raw, label, errors)
             if profile is None:
+                # other errors stop pydantic before the duplicate check: run it on the raw tables
+                needs = raw.get("needs") if isinstance(raw.get("needs"), list) else []
+                ids = [n.get("id") for n in needs if isinstance(n, dict)]
+                errors.extend(f"{label}: needs: duplicate need id {d!r}" for d in duplicate_need_ids(ids))
                 continue
             if profile.city.id != file.stem:
                 errors.append(

@@ -35,6 +35,7 @@ def suggestions(store: Store, profile: Profile, *, top: int = 10,
         out.append({
             "call_id": call.id,
             "source": call.record.source,
+            "native_id": call.record.native_id,
             "identifier": call.record.identifier,
             "title": call.record.title,
             "funder": call.record.funder,

@@ -136,6 +136,14 @@ def embed_cached(store, embedder: Embedder, texts: Sequence[str]) -> tuple[np.nd
     return np.vstack([cached[h] for h in hashes]).astype(np.float32), len(missing)
 
 
+HASHING = "hashing"
+
+
 def make_embedder(model: str, cache_dir: Path, *, batch_size: int = 32,
                   progress: Callable[[str], None] | None = None) -> Embedder:
+    """``model = "hashing"`` is the dependency-free :class:`FakeEmbedder`
+    (tests and dry runs; not multilingual); anything else is a
+    sentence-transformers model."""
+    if model == HASHING:
+        return FakeEmbedder(name=HASHING)
     return SentenceTransformerEmbedder(model, cache_dir, batch_size=batch_size, progress=progress)

@@ -1,0 +1,117 @@
+"""Shared fixtures: a throw-away deployment on disk, built from the recorded
+sample payloads, with the dependency-free hashing embedder."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+
+CONFIG = """\
+feeds = "feeds"
+profiles = "profiles"
+timezone = "Europe/Stockholm"
+
+[store]
+url = "sqlite:///fundbot.db"
+
+[matcher]
+model = "hashing"
+min_score = 0.0
+top = 5
+"""
+
+SEDIA_SOURCE = """\
+id = "eu"
+funder = "European Commission"
+kind = "sedia"
+url = "https://api.tech.ec.europa.eu/search-api/prod/rest/search"
+snapshot = "snapshots/eu"
+recorded_at = 2026-11-20
+language = "en"
+"""
+
+VINNOVA_SOURCE = """\
+id = "vinnova"
+funder = "Vinnova"
+kind = "vinnova"
+url = "https://data.vinnova.se/api/ansokningsomgangar/{since}"
+snapshot = "snapshots/vinnova.json"
+recorded_at = 2026-11-20
+"""
+
+PROFILE = """\
+[city]
+id = "{id}"
+name = "{name}"
+language = "sv"
+
+[eligibility]
+county = "Västerbottens län"
+
+[[needs]]
+id = "{id}-N1"
+text = "Innovationsupphandling och klimatkrav i offentlig upphandling för klimatneutrala städer."
+weight = 3
+keywords = ["pre-commercial procurement", "climate-neutral cities"]
+
+[[needs]]
+id = "{id}-N2"
+text = "Markhälsa och jordbruk."
+weight = 1
+keywords = ["soil health"]
+
+[[channels]]
+kind = "console"
+"""
+
+
+class Deployment:
+    """A deployment folder the test can edit, and ways to run fundbot on it."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.config = root / "config.toml"
+
+    def write(self, rel: str, content: str) -> Path:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(content), encoding="utf-8")
+        return path
+
+    def cli(self, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+        """Run the real ``fundbot`` command in a subprocess."""
+        proc = subprocess.run(
+            [sys.executable, "-m", "matcher.cli", *args, "--config", str(self.config)],
+            capture_output=True, text=True, cwd=self.root, timeout=300,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"fundbot {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
+        return proc
+
+    def load(self):
+        from matcher import config
+
+        return config.load(self.config)
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Deployment:
+    d = Deployment(tmp_path)
+    d.write("config.toml", CONFIG)
+    d.write("feeds/eu.toml", SEDIA_SOURCE)
+    d.write("feeds/vinnova.toml", VINNOVA_SOURCE)
+    (tmp_path / "feeds/snapshots/eu").mkdir(parents=True)
+    shutil.copy(DATA / "sedia_page1.json", tmp_path / "feeds/snapshots/eu/page-0001.json")
+    shutil.copy(DATA / "sedia_empty.json", tmp_path / "feeds/snapshots/eu/page-0002.json")
+    shutil.copy(DATA / "vinnova_rounds.json", tmp_path / "feeds/snapshots/vinnova.json")
+    d.write("profiles/norrby.toml", PROFILE.format(id="norrby", name="Norrby kommun"))
+    d.write("profiles/sunnanå.toml".replace("å", "a"), PROFILE.format(id="sunnana", name="Sunnanå kommun"))
+    return d

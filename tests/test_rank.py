@@ -1,0 +1,75 @@
+"""The pure ranking core, with the deterministic hashing embedder."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from matcher.config import Profile
+from matcher.embed import FakeEmbedder
+from matcher.rank import Ranker, make_doc, need_texts, split_passages
+
+PROFILE = Profile.model_validate({
+    "city": {"id": "x", "name": "X"},
+    "needs": [
+        {"id": "bike", "text": "Cykelinfrastruktur och cykelvägar i staden", "weight": 3,
+         "keywords": ["cycling infrastructure", "bike lanes"]},
+        {"id": "heat", "text": "Klimatanpassning mot värmeböljor", "weight": 1, "keywords": ["heatwaves"]},
+    ],
+})
+
+CALLS = [
+    (1, "Medieval manuscripts", "Digitisation of medieval manuscripts and church archives. Palaeography training.", "en"),
+    (2, "Safe cycling infrastructure for cities",
+     "This call funds cycling infrastructure. Bike lanes and cycling infrastructure in dense cities are in scope. "
+     "Unrelated admin sentence about reporting obligations and templates.", "en"),
+    (3, "Urban heatwaves", "Adaptation of cities to heatwaves with green roofs and shade.", "en"),
+]
+
+
+def rank(profile=PROFILE, calls=CALLS):
+    emb = FakeEmbedder()
+    docs = [make_doc(i, t, x, lang) for i, t, x, lang in calls]
+    vectors = [emb.encode(list(d.chunks)) for d in docs]
+    return Ranker(docs, vectors).rank(profile, emb.encode(need_texts(profile)))
+
+
+def test_fitting_call_ranks_first_and_explains_itself():
+    matches = rank()
+    assert [m.call_id for m in matches][0] == 2
+    top = matches[0]
+    assert top.need_id == "bike"
+    assert "cycling infrastructure" in top.passage.lower()
+    assert 0.0 <= matches[-1].score < top.score <= 1.0
+    assert dict(top.needs)["bike"] == top.score
+
+
+def test_heat_call_is_matched_to_the_heat_need():
+    matches = {m.call_id: m for m in rank()}
+    assert matches[3].need_id == "heat"
+    assert matches[1].score < matches[3].score
+
+
+def test_need_weight_raises_the_score():
+    low = PROFILE.model_copy(update={"needs": [PROFILE.needs[0].model_copy(update={"weight": 1}), PROFILE.needs[1]]})
+    assert {m.call_id: m.score for m in rank()}[2] > {m.call_id: m.score for m in rank(low)}[2]
+
+
+def test_empty_pool():
+    assert Ranker([], []).rank(PROFILE, np.zeros((2, 4), np.float32)) == []
+
+
+def test_long_text_is_chunked():
+    text = " ".join(f"Sentence number {i} talks about topic {i}." for i in range(200))
+    doc = make_doc(1, "Long", text, "en")
+    assert 2 < len(doc.chunks) <= 12
+    assert all(len(p.split()) <= 80 for p in split_passages(text))
+
+
+def test_language_centring_lets_languages_compete():
+    emb = FakeEmbedder()
+    docs = [make_doc(i, f"t{i}", "x", "sv" if i < 3 else "en") for i in range(6)]
+    ranker = Ranker(docs, [emb.encode(list(d.chunks)) for d in docs])
+    sims = np.array([[0.9, 0.8, 0.85, 0.5, 0.4, 0.45]], dtype=np.float32)
+    centred = ranker.centre_by_language(sims)
+    assert abs(centred[0, :3].mean()) < 1e-6 and abs(centred[0, 3:].mean()) < 1e-6
+    assert abs(centred[0, 0] - centred[0, 3]) < 1e-6  # each language's best is now level

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -23,17 +22,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(cmd: list[str], cwd: Path) -> tuple[float, float, dict]:
-    """Wall seconds, peak RSS (MB) of the child, and its JSON summary."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+# runs fundbot's main() and then reports the process's own peak RSS on stderr
+WRAPPER = (
+    "import resource, sys\n"
+    "from matcher.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "print(f'PEAK_RSS_KB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+
+
+def run(args: list[str], cwd: Path) -> tuple[float, float, dict]:
+    """Wall seconds, peak RSS (MB) of the process, and its JSON summary."""
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", WRAPPER, *args], cwd=cwd, capture_output=True, text=True)
     wall = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if proc.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr}")
-    # ru_maxrss of children is the max over all children so far: report it only when it grew
-    return wall, max(peak, before) / 1024, json.loads(proc.stdout)
+        sys.exit(f"fundbot {' '.join(args)} failed:\n{proc.stderr}")
+    peak_kb = int(proc.stderr.rsplit("PEAK_RSS_KB ", 1)[1].split()[0])
+    return wall, peak_kb / 1024, json.loads(proc.stdout)
 
 
 def main() -> None:
@@ -48,8 +55,7 @@ def main() -> None:
         cache = ROOT / ".cache/fundbot" if args.warm_model else work / "model-cache"
         config = config.replace('cache_dir = ".cache/fundbot"', f'cache_dir = "{cache}"')
         (work / "config.toml").write_text(config, encoding="utf-8")
-        fundbot = [sys.executable, "-m", "matcher.cli", "run", "--once", "--offline", "--json",
-                   "--config", str(work / "config.toml")]
+        fundbot = ["run", "--once", "--offline", "--json", "--config", str(work / "config.toml")]
         for label in ("first cycle (" + ("warm" if args.warm_model else "cold") + " model cache)", "second cycle"):
             wall, peak, summary = run(fundbot, work)
             print(f"{label:34} wall {wall:6.1f} s   peak RSS {peak:7.0f} MB   "

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigError
 
-SOURCE_KINDS = ("sedia", "vinnova")  # adapters registered in matcher.sources
+SOURCE_KINDS = ("sedia", "vinnova", "gdp", "rss", "html")  # adapters registered in matcher.sources
 CHANNEL_KINDS = ("slack", "slack-webhook", "teams", "email", "console")
 CADENCES = ("instant", "daily", "weekly")
 
@@ -49,6 +49,7 @@ class HttpSettings(_Strict):
     read_timeout: float = Field(60.0, gt=0)
     max_bytes: int = Field(20_000_000, gt=0)
     retries: int = Field(3, ge=0, le=10)
+    min_interval: float = Field(1.0, ge=0)
 
 
 class ChannelSpec(_Strict):

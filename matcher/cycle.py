@@ -16,7 +16,7 @@ from .errors import FetchError, FundbotError, SourceError
 from .models import Match, StoredCall
 from .rank import CallDoc, Ranker, make_doc, need_texts
 from .sources import ADAPTERS, FetchContext
-from .sources.fetch import Fetcher, HttpFetcher, SnapshotFetcher
+from .sources.fetch import Fetcher, HttpFetcher, NotModified, SnapshotFetcher
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -62,15 +62,18 @@ def user_agent(dep: Deployment) -> str:
     return f"fundbot/{__version__} (+{dep.settings.http.contact_url})"
 
 
-def make_fetcher(dep: Deployment, source: SourceSpec, offline: bool) -> Fetcher:
+def make_fetcher(dep: Deployment, source: SourceSpec, offline: bool, validators: dict | None = None) -> Fetcher:
     if offline:
         path = dep.snapshot_path(source)
         if path is None:
             raise FetchError("offline, and the source has no recorded snapshot")
         return SnapshotFetcher(path)
     http = dep.settings.http
-    return HttpFetcher(user_agent=user_agent(dep), connect_timeout=http.connect_timeout,
-                       read_timeout=http.read_timeout, max_bytes=http.max_bytes, retries=http.retries)
+    fetcher = HttpFetcher(user_agent=user_agent(dep), connect_timeout=http.connect_timeout,
+                          read_timeout=http.read_timeout, max_bytes=http.max_bytes, retries=http.retries,
+                          min_interval=http.min_interval)
+    fetcher.validators = {k: v for k, v in (validators or {}).items() if v}
+    return fetcher
 
 
 @dataclass
@@ -102,8 +105,14 @@ def fetch_source(dep: Deployment, store: Store, source: SourceSpec, clock: Clock
     if state.get("last_success") and not offline:
         since = dt.datetime.fromisoformat(state["last_success"]).date()
     try:
-        fetcher = fetcher or make_fetcher(dep, source, offline)
-        records = adapter.collect(source, fetcher, FetchContext(today=clock.today, since=since))
+        fetcher = fetcher or make_fetcher(dep, source, offline, {"etag": state.get("etag"),
+                                                                 "last_modified": state.get("last_modified")})
+        records = adapter.collect(source, fetcher, FetchContext(today=clock.today, since=since, offline=offline))
+    except NotModified:
+        outcome.update(ok=True, items=state.get("items") or 0)
+        log.info("source %s: not modified since the last fetch", source.id)
+        store.record_fetch(source.id, clock.now, ok=True)
+        return outcome
     except SourceError as exc:
         outcome["error"] = str(exc).removeprefix(f"source {source.id!r}: ")
     except FetchError as exc:
@@ -123,9 +132,10 @@ def fetch_source(dep: Deployment, store: Store, source: SourceSpec, clock: Clock
         log.warning("source %s: %s", source.id, outcome["warning"])
         store.record_fetch(source.id, clock.now, ok=True, items=previous, warning=outcome["warning"])
         return outcome
-    result = store.sync_source(source.id, records, clock.now)
+    result = store.sync_source(source.id, records, clock.now, at=clock.at)
     outcome["new"], outcome["changed"], outcome["gone"] = len(result.new), len(result.changed), len(result.gone)
-    store.record_fetch(source.id, clock.now, ok=True, items=len(records))
+    store.record_fetch(source.id, clock.now, ok=True, items=len(records),
+                       validators=getattr(fetcher, "new_validators", None) or None)
     log.info("source %s: %d calls (%d new, %d changed, %d gone)", source.id, len(records),
              outcome["new"], outcome["changed"], outcome["gone"])
     return outcome
@@ -135,8 +145,8 @@ def fetch_source(dep: Deployment, store: Store, source: SourceSpec, clock: Clock
 
 
 def open_calls(store: Store, clock: Clock) -> list[StoredCall]:
-    """Calls whose deadline has not passed (forthcoming ones included)."""
-    return [c for c in store.calls() if c.status(clock.at) != "closed"]
+    """Canonical calls whose deadline has not passed (forthcoming ones included)."""
+    return [c for c in store.calls(canonical_only=True) if c.status(clock.at) != "closed"]
 
 
 def match_all(dep: Deployment, store: Store, embedder: Embedder, calls: list[StoredCall],
@@ -243,6 +253,7 @@ def run_cycle(dep: Deployment, store: Store, embedder: Embedder, channels: dict[
         report.calls["new"] += outcome["new"]
         report.calls["changed"] += outcome["changed"]
         report.calls["gone"] += outcome["gone"]
+    store.link_duplicates()
     pool = open_calls(store, clock)
     report.calls["total"] = store.count_calls()
     progress(f"matching {len(pool)} open calls against {len(dep.profiles)} cities")

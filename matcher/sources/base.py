@@ -16,6 +16,7 @@ from .fetch import Fetcher, Response
 class FetchContext:
     today: dt.date
     since: dt.date  # the last successful fetch, or a default look-back
+    offline: bool = False
 
 
 class Adapter(Protocol):

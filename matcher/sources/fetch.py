@@ -40,33 +40,67 @@ class Fetcher(Protocol):
     ) -> Response: ...
 
 
-class SnapshotFetcher:
-    """Replays a recorded response file, or a folder of them in name order:
-    the n-th request gets the n-th file (paged APIs record one file a page)."""
+class NotModified(Exception):
+    """The server answered 304: nothing changed since the last fetch."""
 
-    SUFFIXES = {".json": "application/json", ".xml": "application/xml", ".html": "text/html"}
+
+class SnapshotFetcher:
+    """Replays recorded responses.
+
+    A folder with ``manifest.json`` (``{"responses": {url: file}}``) answers
+    by URL; otherwise the n-th request gets the n-th file in name order
+    (paged APIs record one file a page).  A single file answers every request.
+    """
+
+    SUFFIXES = {".json": "application/json", ".xml": "application/xml", ".html": "text/html",
+                ".htm": "text/html", ".rss": "application/rss+xml"}
 
     def __init__(self, path: Path):
+        self.manifest: dict[str, Path] | None = None
         if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.suffix in self.SUFFIXES)
+            manifest = path / "manifest.json"
+            if manifest.exists():
+                import json
+
+                try:
+                    entries = json.loads(manifest.read_text(encoding="utf-8"))["responses"]
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise FetchError(f"snapshot manifest {manifest} is invalid: {exc}") from exc
+                self.manifest = {_normal_url(u): path / f for u, f in entries.items()}
+                files = list(self.manifest.values())
+            else:
+                files = sorted(p for p in path.iterdir() if p.suffix in self.SUFFIXES)
         elif path.exists():
             files = [path]
         else:
             raise FetchError(f"snapshot {path} does not exist")
         if not files:
             raise FetchError(f"snapshot folder {path} holds no recorded responses")
+        self.single = path.is_file()
         self.files = files
         self.served = 0
 
     def request(self, method, url, *, params=None, files=None, headers=None) -> Response:
-        if self.served >= len(self.files):
-            raise FetchError(
-                f"snapshot has {len(self.files)} recorded response(s); request {self.served + 1} was not recorded"
-            )
-        file = self.files[self.served]
+        if self.manifest is not None:
+            file = self.manifest.get(_normal_url(url))
+            if file is None:
+                raise FetchError(f"{url} was not recorded in the snapshot")
+        elif self.single:
+            file = self.files[0]
+        else:
+            if self.served >= len(self.files):
+                raise FetchError(f"snapshot has {len(self.files)} recorded response(s); "
+                                 f"request {self.served + 1} was not recorded")
+            file = self.files[self.served]
         self.served += 1
+        if not file.exists():
+            raise FetchError(f"recorded response {file.name} is missing")
         ctype = self.SUFFIXES.get(file.suffix, "application/octet-stream")
-        return Response(200, file.read_bytes(), file.as_uri(), {"content-type": ctype})
+        return Response(200, file.read_bytes(), url, {"content-type": ctype})
+
+
+def _normal_url(url: str) -> str:
+    return url.split("#")[0].rstrip("/")
 
 
 class HttpFetcher:
@@ -109,6 +143,11 @@ class HttpFetcher:
         self._last: dict[str, float] = {}
         self._clock = clock
         self._sleep = sleep
+        # conditional GET: validators sent with the first request (the listing or
+        # the API call); the new ones are kept for the store
+        self.validators: dict[str, str] = {}
+        self.new_validators: dict[str, str] = {}
+        self._first = True
 
     def _pace(self, url: str) -> None:
         host = urlsplit(url).netloc
@@ -123,6 +162,13 @@ class HttpFetcher:
         import requests
 
         self._pace(url)
+        first, self._first = self._first, False
+        headers = dict(headers or {})
+        if first and method == "GET":
+            if self.validators.get("etag"):
+                headers["If-None-Match"] = self.validators["etag"]
+            if self.validators.get("last_modified"):
+                headers["If-Modified-Since"] = self.validators["last_modified"]
         try:
             with self.session.request(
                 method, url, params=params, files=files, headers=headers,
@@ -139,6 +185,11 @@ class HttpFetcher:
                 hdrs = {k.lower(): v for k, v in resp.headers.items()}
         except requests.RequestException as exc:
             raise FetchError(f"{urlsplit(url).netloc}: {type(exc).__name__}: {exc}") from exc
+        if status == 304 and first:
+            raise NotModified(url)
         if status >= 400:
             raise FetchError(f"{urlsplit(url).netloc}: HTTP {status}")
+        if first:
+            self.new_validators = {k: hdrs[h] for k, h in (("etag", "etag"), ("last_modified", "last-modified"))
+                                   if hdrs.get(h)}
         return Response(status, body, final_url, hdrs)

@@ -99,9 +99,11 @@ class Store:
 
     # --- calls ---------------------------------------------------------------
 
-    def sync_source(self, source: str, records: Iterable[CallRecord], now: dt.datetime) -> SyncResult:
+    def sync_source(self, source: str, records: Iterable[CallRecord], now: dt.datetime,
+                    at: dt.datetime | None = None) -> SyncResult:
         """Upsert one source's calls: recognise unchanged ones, record what
-        changed, mark those no longer listed as gone."""
+        changed (``status`` too, judged at ``at``, when a new deadline reopens
+        a call), mark those no longer listed as gone."""
         result = SyncResult()
         stamp = _iso(now)
         with self.engine.begin() as conn:
@@ -140,8 +142,12 @@ class Store:
                     )
                     result.unchanged += 1
                     continue
-                old = _row_record(row).fingerprint()
+                old_record = _row_record(row)
+                old = old_record.fingerprint()
                 fields = [name for name, value in record.fingerprint().items() if old.get(name) != value]
+                when = at or now
+                if _status(old_record, when) != _status(record, when):
+                    fields.append("status")
                 conn.execute(
                     text(
                         "UPDATE calls SET funder = :funder, title = :title, text = :text, url = :url,"
@@ -161,9 +167,48 @@ class Store:
                     result.gone.append(row.id)
         return result
 
-    def calls(self, *, include_gone: bool = False, ids: Iterable[int] | None = None) -> list[StoredCall]:
+    def link_duplicates(self) -> int:
+        """Link a call reached through several sources (same official
+        identifier, same URL, or same title and deadline) to one canonical
+        call — the first seen — so it is matched and suggested once.
+        Returns how many calls are linked to another."""
+        def keys(c: StoredCall) -> list[str]:
+            r = c.record
+            out = []
+            if r.identifier:
+                out.append("id:" + r.identifier.strip().lower())
+            if r.url:
+                out.append("url:" + r.url.split("#")[0].rstrip("/").lower().replace("http://", "https://"))
+            if r.deadlines:
+                out.append("td:" + " ".join(r.title.lower().split()) + "|" + r.deadlines[-1].date().isoformat())
+            return out
+
+        calls = self.calls()
+        first: dict[str, StoredCall] = {}
+        links: dict[int, int | None] = {}
+        for call in calls:  # ordered by id: the first seen is canonical
+            canonical = None
+            for key in keys(call):
+                other = first.get(key)
+                if other is not None and other.record.source != call.record.source:
+                    canonical = links.get(other.id) or other.id
+                    break
+            links[call.id] = canonical
+            for key in keys(call):
+                first.setdefault(key, call)
+        with self.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE calls SET canonical_id = :c WHERE id = :id"),
+                [{"c": c, "id": i} for i, c in links.items()] or [{"c": None, "id": -1}],
+            )
+        return sum(1 for c in links.values() if c is not None)
+
+    def calls(self, *, include_gone: bool = False, ids: Iterable[int] | None = None,
+              canonical_only: bool = False) -> list[StoredCall]:
         sql = "SELECT * FROM calls"
         where = [] if include_gone else ["gone_at IS NULL"]
+        if canonical_only:
+            where.append("canonical_id IS NULL")
         params: dict = {}
         if ids is not None:
             id_list = list(ids)
@@ -221,8 +266,10 @@ class Store:
 
     def record_fetch(
         self, source: str, now: dt.datetime, *, ok: bool, items: int | None = None,
-        error: str | None = None, warning: str | None = None,
+        error: str | None = None, warning: str | None = None, validators: dict[str, str] | None = None,
     ) -> None:
+        """Source health after an attempt: success resets the failure count,
+        an error increments it; conditional-GET validators are kept."""
         stamp = _iso(now)
         with self.engine.begin() as conn:
             exists = conn.execute(text("SELECT 1 FROM source_state WHERE source = :s"), {"s": source}).first()
@@ -232,10 +279,16 @@ class Store:
                 text(
                     "UPDATE source_state SET last_attempt = :now, ok = :ok, error = :error, warning = :warning,"
                     " items = COALESCE(:items, items),"
+                    " failures = CASE WHEN :ok = 1 THEN 0 ELSE failures + 1 END,"
                     " last_success = CASE WHEN :ok = 1 THEN :now ELSE last_success END WHERE source = :s"
                 ),
                 {"now": stamp, "ok": 1 if ok else 0, "error": error, "warning": warning, "items": items, "s": source},
             )
+            if validators is not None:
+                conn.execute(
+                    text("UPDATE source_state SET etag = :etag, last_modified = :lm WHERE source = :s"),
+                    {"etag": validators.get("etag"), "lm": validators.get("last_modified"), "s": source},
+                )
 
     # --- vectors ---------------------------------------------------------------
 
@@ -403,6 +456,10 @@ class Store:
         with self.engine.connect() as conn:
             row = conn.execute(text("SELECT * FROM runs ORDER BY id DESC LIMIT 1")).first()
         return dict(row._mapping) if row else None
+
+
+def _status(record: CallRecord, at: dt.datetime) -> str:
+    return StoredCall(0, record, "", at, at).status(at)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -97,6 +97,12 @@ MIGRATIONS: list[list[str]] = [
             summary TEXT
         )""",
     ],
+    # 2: consecutive source failures; one canonical call for a call reached through several sources
+    [
+        "ALTER TABLE source_state ADD COLUMN failures INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE calls ADD COLUMN canonical_id INTEGER REFERENCES calls (id)",
+        "CREATE INDEX calls_identifier ON calls (identifier)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -160,7 +160,8 @@ def cmd_status(args) -> int:
     print(f"last run: {run['finished_at'] if run else 'never'}" + (f" (as of {run['today']})" if run else ""))
     print("sources:")
     for sid, s in report["sources"].items():
-        state = "never fetched" if s["last_attempt"] is None else ("ok" if s["ok"] else f"FAILED: {s['error']}")
+        state = "never fetched" if s["last_attempt"] is None else (
+            "ok" if s["ok"] else f"FAILED ({s['failures']}× in a row): {s['error']}")
         warn = f" — warning: {s['warning']}" if s.get("warning") else ""
         print(f"  {sid:28} {state}, {s['items'] or 0} items, last attempt {s['last_attempt'] or '-'}{warn}")
     d = report["deliveries"]

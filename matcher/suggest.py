@@ -61,7 +61,7 @@ def status_report(dep: Deployment, store: Store) -> dict:
             "kind": s.kind, "enabled": s.enabled,
             "last_attempt": st.get("last_attempt"), "last_success": st.get("last_success"),
             "ok": None if not st else bool(st.get("ok")), "items": st.get("items"),
-            "error": st.get("error"), "warning": st.get("warning"),
+            "error": st.get("error"), "warning": st.get("warning"), "failures": st.get("failures") or 0,
         }
     return {"sources": sources, "deliveries": store.delivery_counts(), "calls": store.count_calls(),
             "last_run": store.last_run()}

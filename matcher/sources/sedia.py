@@ -105,8 +105,11 @@ class SediaAdapter:
             results = data["results"] or []
             if not results:
                 break
-            for row in results:
-                record = self.parse(source, row)
+            parsed = [self.parse(source, row) for row in results if isinstance(row, dict)]
+            if not any(parsed):
+                raise SourceError(source.id, f"page {page}: no result has 'reference' and 'identifier': "
+                                             "has the API changed?")
+            for record in parsed:
                 if record is not None and record.native_id not in seen:
                     seen[record.native_id] = record
         else:

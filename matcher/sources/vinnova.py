@@ -39,6 +39,8 @@ class VinnovaAdapter:
             raise SourceError(source.id, str(exc)) from exc
         if not isinstance(data, list):
             raise SourceError(source.id, f"expected a JSON list of rounds, got {type(data).__name__}")
+        if data and not any(isinstance(r, dict) and "Diarienummer" in r and "Titel" in r for r in data):
+            raise SourceError(source.id, "no round has 'Diarienummer' and 'Titel': has the API changed?")
         records = []
         for row in data:
             if not isinstance(row, dict):

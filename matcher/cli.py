@@ -19,7 +19,7 @@ log = logging.getLogger("fundbot")
 
 
 class UsageError(FundbotError):
-    pass
+    """Bad usage: exit code 2."""
 
 
 def _date(value: str) -> dt.date:
@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
 
     sub.add_parser("check", parents=[common], help="validate config, feeds and profiles")
+
+    ev = sub.add_parser("eval", parents=[common], help="ranking quality on a labelled set")
+    ev.add_argument("--calls", required=True, metavar="F", help="calls.jsonl")
+    ev.add_argument("--profiles", required=True, metavar="DIR", help="folder of city profiles")
+    ev.add_argument("--qrels", required=True, metavar="F", help="qrels.tsv")
+    ev.add_argument("--method", default="hybrid", choices=["hybrid", "embed", "tfidf", "bm25"])
+    ev.add_argument("--json", action="store_true")
     return parser
 
 
@@ -169,7 +176,49 @@ def cmd_status(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "suggest": cmd_suggest, "status": cmd_status, "check": cmd_check}
+def cmd_eval(args) -> int:
+    from pathlib import Path
+
+    from . import evaluate
+    from .config import Settings
+    from .embed import embed_cached, make_embedder
+    from .store import Store
+
+    for name in ("calls", "profiles", "qrels"):
+        if not Path(getattr(args, name)).exists():
+            raise UsageError(f"--{name}: no such file or folder {getattr(args, name)!r}")
+    calls = evaluate.load_calls(Path(args.calls))
+    profiles = evaluate.load_profiles(Path(args.profiles))
+    qrels = evaluate.load_qrels(Path(args.qrels))
+    vectors = None
+    if args.method in ("hybrid", "embed"):
+        # vectors are cached in the deployment's store when there is one, else next to the model
+        if Path(args.config).exists():
+            dep = _load(args)
+            settings, store = dep.settings, _open_store(dep)
+            cache = dep.resolve(settings.matcher.cache_dir)
+        else:
+            settings = Settings()
+            cache = Path(settings.matcher.cache_dir)
+            cache.mkdir(parents=True, exist_ok=True)
+            store = Store(f"sqlite:///{cache / 'vectors.db'}")
+            store.migrate()
+        embedder = make_embedder(settings.matcher.model, cache, batch_size=settings.matcher.batch_size,
+                                 progress=_progress)
+
+        def vectors(texts):
+            return embed_cached(store, embedder, texts)[0]
+
+    result = evaluate.evaluate(calls, profiles, qrels, args.method, vectors)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['method']}: nDCG@10 {result['ndcg@10']:.4f}  P@5 {result['p@5']:.4f}  "
+              f"R@20 {result['r@20']:.4f}  MRR {result['mrr']:.4f}  ({result['cities']} cities, {result['calls']} calls)")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "suggest": cmd_suggest, "status": cmd_status, "check": cmd_check, "eval": cmd_eval}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"fundbot: error: {line}", file=sys.stderr)
         if args.debug:
             raise
+        return 2
+    except UsageError as exc:
+        print(f"fundbot: error: {exc}", file=sys.stderr)
         return 2
     except FundbotError as exc:
         print(f"fundbot: error: {exc}", file=sys.stderr)

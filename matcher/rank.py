@@ -47,6 +47,8 @@ class CallDoc:
     text: str
     language: str
     chunks: tuple[str, ...]  # texts to embed; chunks[0] is the whole-call view
+    eligibility: str | None = None
+    funder: str | None = None
 
     @property
     def full_text(self) -> str:
@@ -74,12 +76,13 @@ def split_passages(text: str, max_words: int = CHUNK_WORDS) -> list[str]:
     return passages
 
 
-def make_doc(call_id: int, title: str, text: str, language: str) -> CallDoc:
+def make_doc(call_id: int, title: str, text: str, language: str, *, eligibility: str | None = None,
+             funder: str | None = None) -> CallDoc:
     passages = split_passages(text)
     head = " ".join(text.split()[:CHUNK_WORDS * 2])
     whole = f"{title}. {head}".strip()
     chunks = [whole] + [p for p in passages if p != head][: MAX_CHUNKS - 1]
-    return CallDoc(call_id, title, text, language, tuple(chunks))
+    return CallDoc(call_id, title, text, language, tuple(chunks), eligibility, funder)
 
 
 class LexicalIndex:

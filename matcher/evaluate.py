@@ -1,0 +1,212 @@
+"""`fundbot eval`: ranking quality on a labelled set (DESIGN.md "Evaluation set").
+
+Methods: ``hybrid`` (what ``run`` does), and three fixed baselines that stay
+comparable over time — ``embed`` (the model alone), ``tfidf`` and ``bm25``.
+Baselines: call text = title + text; need query = need text + keywords; city
+score = max over needs of sqrt(weight/3) × similarity.  Deadlines are ignored.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import Profile, _pydantic_errors
+from .errors import ConfigError, FundbotError
+
+METHODS = ("hybrid", "embed", "tfidf", "bm25")
+
+
+@dataclass(frozen=True)
+class EvalCall:
+    id: str
+    funder: str
+    title: str
+    text: str
+    language: str
+    eligibility: str | None = None
+    deadline: str | None = None
+    url: str | None = None
+
+    @property
+    def full_text(self) -> str:
+        return f"{self.title}\n{self.text}"
+
+
+def load_calls(path: Path) -> list[EvalCall]:
+    calls = []
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                calls.append(EvalCall(row["id"], row.get("funder", ""), row["title"], row.get("text", ""),
+                                      row.get("language", "en"), row.get("eligibility"), row.get("deadline"),
+                                      row.get("url")))
+            except (json.JSONDecodeError, KeyError) as exc:
+                raise ConfigError([f"{path.name}: line {n}: {exc}"]) from exc
+    return calls
+
+
+def load_profiles(folder: Path) -> list[Profile]:
+    profiles, errors = [], []
+    for file in sorted(folder.glob("*.toml")):
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+            profiles.append(Profile.model_validate(data))
+        except tomllib.TOMLDecodeError as exc:
+            errors.append(f"{file.name}: invalid TOML: {exc}")
+        except Exception as exc:  # noqa: BLE001 - pydantic ValidationError
+            if hasattr(exc, "errors"):
+                errors.extend(_pydantic_errors(file.name, exc))
+            else:
+                raise
+    if errors:
+        raise ConfigError(errors)
+    if not profiles:
+        raise ConfigError([f"{folder}: no profiles (*.toml)"])
+    return profiles
+
+
+def load_qrels(path: Path) -> dict[str, dict[str, int]]:
+    qrels: dict[str, dict[str, int]] = {}
+    with path.open(encoding="utf-8") as fh:
+        reader = csv.DictReader(fh, delimiter="\t")
+        for row in reader:
+            qrels.setdefault(row["city_id"], {})[row["call_id"]] = int(row["grade"])
+    return qrels
+
+
+# --- metrics -------------------------------------------------------------------
+
+
+def ndcg_at(ranked: list[str], grades: dict[str, int], k: int = 10) -> float:
+    dcg = sum(grades.get(c, 0) / math.log2(i + 2) for i, c in enumerate(ranked[:k]))
+    ideal = sorted(grades.values(), reverse=True)[:k]
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+def precision_at(ranked: list[str], grades: dict[str, int], k: int = 5) -> float:
+    return sum(1 for c in ranked[:k] if grades.get(c, 0) >= 2) / k
+
+
+def recall_at(ranked: list[str], grades: dict[str, int], k: int = 20) -> float:
+    relevant = {c for c, g in grades.items() if g >= 2}
+    return len(relevant & set(ranked[:k])) / len(relevant) if relevant else 0.0
+
+
+def mrr(ranked: list[str], grades: dict[str, int]) -> float:
+    for i, c in enumerate(ranked):
+        if grades.get(c, 0) >= 2:
+            return 1.0 / (i + 1)
+    return 0.0
+
+
+def metrics(rankings: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
+    cities = [c for c in rankings if c in qrels]
+    if not cities:
+        raise FundbotError("no city of the profiles appears in the qrels")
+    out = {"ndcg@10": 0.0, "p@5": 0.0, "r@20": 0.0, "mrr": 0.0}
+    for city in cities:
+        ranked, grades = rankings[city], qrels[city]
+        out["ndcg@10"] += ndcg_at(ranked, grades)
+        out["p@5"] += precision_at(ranked, grades)
+        out["r@20"] += recall_at(ranked, grades)
+        out["mrr"] += mrr(ranked, grades)
+    return {k: round(v / len(cities), 4) for k, v in out.items()}
+
+
+# --- the methods ----------------------------------------------------------------
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def _baseline_scores(profile: Profile, sims: np.ndarray) -> np.ndarray:
+    """City score per call: max over needs of sqrt(weight/3) × similarity."""
+    weights = np.sqrt(np.array([n.weight for n in profile.needs], dtype=np.float32) / 3.0)[:, None]
+    return (weights * sims).max(axis=0)
+
+
+def rank_tfidf(calls: list[EvalCall], profiles: list[Profile]) -> dict[str, list[str]]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vec = TfidfVectorizer(lowercase=True, ngram_range=(1, 2), sublinear_tf=True)
+    matrix = vec.fit_transform([c.full_text for c in calls])
+    out = {}
+    for p in profiles:
+        q = vec.transform([n.query for n in p.needs])
+        sims = np.asarray((q @ matrix.T).todense())
+        out[p.city.id] = _order(calls, _baseline_scores(p, sims))
+    return out
+
+
+def rank_bm25(calls: list[EvalCall], profiles: list[Profile]) -> dict[str, list[str]]:
+    from rank_bm25 import BM25Okapi
+
+    bm25 = BM25Okapi([_tokens(c.full_text) for c in calls])
+    out = {}
+    for p in profiles:
+        sims = np.array([bm25.get_scores(_tokens(n.query)) for n in p.needs])
+        out[p.city.id] = _order(calls, _baseline_scores(p, sims))
+    return out
+
+
+def rank_embed(calls: list[EvalCall], profiles: list[Profile], vectors) -> dict[str, list[str]]:
+    call_vecs = vectors([c.full_text for c in calls])
+    out = {}
+    for p in profiles:
+        sims = vectors([n.query for n in p.needs]) @ call_vecs.T
+        out[p.city.id] = _order(calls, _baseline_scores(p, sims))
+    return out
+
+
+def rank_hybrid(calls: list[EvalCall], profiles: list[Profile], vectors) -> dict[str, list[str]]:
+    from .rank import Ranker, make_doc, need_texts
+
+    docs = [make_doc(i, c.title, c.text, c.language, eligibility=c.eligibility, funder=c.funder)
+            for i, c in enumerate(calls)]
+    flat = [chunk for d in docs for chunk in d.chunks]
+    flat_vecs = vectors(flat)
+    chunk_vectors, pos = [], 0
+    for d in docs:
+        chunk_vectors.append(flat_vecs[pos:pos + len(d.chunks)])
+        pos += len(d.chunks)
+    ranker = Ranker(docs, chunk_vectors)
+    out = {}
+    for p in profiles:
+        matches = ranker.rank(p, vectors(need_texts(p)))
+        out[p.city.id] = [calls[m.call_id].id for m in matches]
+    return out
+
+
+def _order(calls: list[EvalCall], scores: np.ndarray) -> list[str]:
+    order = sorted(range(len(calls)), key=lambda i: (-float(scores[i]), calls[i].id))
+    return [calls[i].id for i in order]
+
+
+def evaluate(calls: list[EvalCall], profiles: list[Profile], qrels: dict[str, dict[str, int]], method: str,
+             vectors=None) -> dict:
+    if method not in METHODS:
+        raise FundbotError(f"unknown method {method!r} (known: {', '.join(METHODS)})")
+    if method == "tfidf":
+        rankings = rank_tfidf(calls, profiles)
+    elif method == "bm25":
+        rankings = rank_bm25(calls, profiles)
+    elif method == "embed":
+        rankings = rank_embed(calls, profiles, vectors)
+    else:
+        rankings = rank_hybrid(calls, profiles, vectors)
+    result = {"method": method, **metrics(rankings, qrels),
+              "cities": len([p for p in profiles if p.city.id in qrels]), "calls": len(calls)}
+    return result

@@ -194,9 +194,13 @@ def cmd_eval(args) -> int:
     if args.method in ("hybrid", "embed"):
         # vectors are cached in the deployment's store when there is one, else next to the model
         if Path(args.config).exists():
-            dep = _load(args)
-            settings, store = dep.settings, _open_store(dep)
-            cache = dep.resolve(settings.matcher.cache_dir)
+            from .config import load_settings, resolve_store_url
+
+            settings = load_settings(args.config)
+            root = Path(args.config).resolve().parent
+            cache = root / settings.matcher.cache_dir
+            store = Store(resolve_store_url(settings.store.url, root))
+            store.migrate()
         else:
             settings = Settings()
             cache = Path(settings.matcher.cache_dir)

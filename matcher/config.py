@@ -222,11 +222,7 @@ class Deployment:
 
     @property
     def store_url(self) -> str:
-        url = self.settings.store.url
-        prefix = "sqlite:///"
-        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
-            return prefix + str(self.resolve(url[len(prefix):]))
-        return url
+        return resolve_store_url(self.settings.store.url, self.root)
 
     def snapshot_path(self, source: SourceSpec) -> Path | None:
         if not source.snapshot:
@@ -240,6 +236,14 @@ class Deployment:
                 return p
         known = ", ".join(p.city.id for p in self.profiles) or "none"
         raise ConfigError([f"no profile for city {city_id!r} (known: {known})"])
+
+
+def resolve_store_url(url: str, root: Path) -> str:
+    """A relative SQLite path is relative to the config file's folder."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        return prefix + str(root / url[len(prefix):])
+    return url
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
@@ -292,6 +296,19 @@ def _label(path: Path, root: Path) -> str:
         return str(path)
 
 
+def load_settings(config_path: str | Path = "config.toml") -> Settings:
+    """Only ``config.toml`` itself (for commands that need no feeds or profiles)."""
+    path = Path(config_path)
+    if not path.exists():
+        raise ConfigError([f"{config_path}: no such config file"])
+    errors: list[str] = []
+    data = _read_toml(path, path.name, errors)
+    settings = _validate(Settings, data, path.name, errors) if data is not None else None
+    if settings is None:
+        raise ConfigError(errors)
+    return settings
+
+
 def load(config_path: str | Path = "config.toml") -> Deployment:
     """Load and validate the config, every source file and every profile.
 
@@ -300,12 +317,7 @@ def load(config_path: str | Path = "config.toml") -> Deployment:
     path = Path(config_path).resolve()
     root = path.parent
     errors: list[str] = []
-    if not path.exists():
-        raise ConfigError([f"{config_path}: no such config file"])
-    data = _read_toml(path, path.name, errors)
-    settings = _validate(Settings, data, path.name, errors) if data is not None else None
-    if settings is None:
-        raise ConfigError(errors)
+    settings = load_settings(path)
 
     def under(rel: str) -> Path:
         p = Path(rel)

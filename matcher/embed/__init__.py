@@ -97,6 +97,10 @@ class SentenceTransformerEmbedder:
         self.progress(f"loading embedding model {self.model_spec}")
         try:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            if not sys.stderr.isatty():
+                hf_logging.disable_progress_bar()  # quiet logs when not on a terminal
 
             self._model = SentenceTransformer(path, device="cpu")
         except Exception as exc:  # noqa: BLE001

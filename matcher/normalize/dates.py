@@ -231,24 +231,44 @@ def find_dates(text: str, *, reference: dt.date | None = None) -> list[FoundDate
 
 
 def labelled_dates(text: str, labels: list[str] | tuple[str, ...], *, reference: dt.date | None = None,
-                   window: int = 90) -> list[FoundDate]:
-    """Dates written after any of ``labels`` (case-insensitive), within
-    ``window`` characters and before the next line break that follows a date."""
+                   window: int = 120) -> list[FoundDate]:
+    """Dates that a label governs (case-insensitive labels):
+
+    - the dates on the rest of the label's line (up to ``window`` characters):
+      "Sista dag för ansökan 2021-10-20 17:00", "stänger 28 januari 2022 och … 30 november 2021";
+    - else, when the label ends its line, a list that follows it, one date a
+      line ("Ansökningsdatum:\n• 29 april 2021\n• 31 augusti 2021");
+    - else the dates earlier on the same line ("17 Nov 2026 Stage 1 closes").
+    """
     if not labels:
         return []
     pattern = re.compile("|".join(re.escape(label) for label in sorted(labels, key=len, reverse=True)), re.I)
     out: list[FoundDate] = []
     seen: set[tuple[dt.date, dt.time | None]] = set()
+    lines_after = re.compile(r"\n[ \t]*(?:[•\-–*]|\d)[^\n]*")
     for m in pattern.finditer(text):
-        segment = text[m.end():m.end() + window]
-        for found in find_dates(segment, reference=reference):
-            key = (found.date, found.time)
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        line_end = text.find("\n", m.end())
+        line_end = len(text) if line_end < 0 else line_end
+        found = find_dates(text[m.end():min(line_end, m.end() + window)], reference=reference)
+        if not found and not text[m.end():line_end].strip(" :\t"):
+            pos = line_end
+            while True:
+                item = lines_after.match(text, pos)
+                if not item:
+                    break
+                dates = find_dates(item.group(0), reference=reference)
+                if not dates:
+                    break
+                found.extend(dates)
+                pos = item.end()
+        if not found:
+            found = find_dates(text[line_start:m.start()], reference=reference)[-1:]
+        for f in found:
+            key = (f.date, f.time)
             if key not in seen:
                 seen.add(key)
-                out.append(found)
-            # a label governs the dates of its own line (several cut-offs in a row)
-            if "\n" in segment[found.end:found.end + 3]:
-                break
+                out.append(f)
     return out
 
 

@@ -13,7 +13,7 @@ _SCALE = {
 }
 _CURRENCY = {"kr": "SEK", "kronor": "SEK", "sek": "SEK", "mkr": "SEK", "msek": "SEK", "tkr": "SEK", "mdkr": "SEK",
              "eur": "EUR", "euro": "EUR", "euros": "EUR", "€": "EUR", "meur": "EUR", "nok": "NOK"}
-_NUMBER = r"(?P<num>\d{1,3}(?:[ \u00a0.,]\d{3})+|\d+(?:[.,]\d+)?)"
+_NUMBER = r"(?:\d+(?:[.,]\d+)?\s*[–-]\s*)?(?P<num>\d{1,3}(?:[ \u00a0.,]\d{3})+|\d+(?:[.,]\d+)?)"
 _BUDGET = re.compile(
     r"(?P<pre>€|EUR|SEK|NOK)?\s*" + _NUMBER + r"\s*(?P<scale>miljarder|miljard|miljoner|miljon|millioner|millions|million"
     r"|billion|mdkr|mkr|msek|meur|tkr|tusen|thousand|bn|mn|m)?\b\.?\s*(?P<cur>kronor|kr|SEK|EUR|euros?|€|NOK)?",

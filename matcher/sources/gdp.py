@@ -45,14 +45,21 @@ class GdpAdapter:
         for row in data:
             if not isinstance(row, dict) or "diarienummer" not in row or "titel" not in row:
                 raise SourceError(source.id, "a call lacks 'diarienummer' or 'titel': has the API changed?")
-            records.append(self.parse(source, row))
+            record = self.parse(source, row)
+            if record is not None:
+                records.append(record)
         return records
 
-    def parse(self, source: SourceSpec, row: dict[str, Any]) -> CallRecord:
+    def parse(self, source: SourceSpec, row: dict[str, Any]) -> CallRecord | None:
         english = source.options.get("language") == "en"
-        title = (row.get("titelEng") if english else None) or row["titel"]
-        body = (row.get("beskrivningEng") if english else None) or row.get("beskrivning") or ""
+        sv_title, en_title = row.get("titel"), row.get("titelEng")
+        title = (en_title if english else sv_title) or sv_title or en_title
+        sv_body, en_body = row.get("beskrivning"), row.get("beskrivningEng")
+        body = (en_body if english else sv_body) or sv_body or en_body or ""
         links = [p.get("webbadress") for p in row.get("publiceringsplatser") or [] if p.get("webbadress")]
+        native = row.get("diarienummer") or (links[0] if links else None)
+        if not title or not native:
+            return None  # nothing to identify or show
         closes = parse_iso(row.get("stangningsdatum"), STOCKHOLM, end_of_day=True)
         budget = None
         if row.get("budgetBelopp"):
@@ -60,13 +67,13 @@ class GdpAdapter:
         programme = (row.get("program") or {}).get("titel") if isinstance(row.get("program"), dict) else None
         return CallRecord(
             source=source.id,
-            native_id=str(row["diarienummer"]),
+            native_id=str(native),
             funder=row.get("finansiarNamn") or source.funder,
             title=" ".join(str(title).split()),
             text=html_to_text(body),
             url=links[0] if links else None,
-            language="en" if english else "sv",
-            identifier=str(row["diarienummer"]),
+            language="en" if (english or not sv_title) else "sv",
+            identifier=row.get("diarienummer"),
             programme=programme,
             opens_at=parse_iso(row.get("oppningsdatum"), STOCKHOLM),
             deadlines=(closes,) if closes else (),

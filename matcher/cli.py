@@ -213,7 +213,12 @@ def cmd_eval(args) -> int:
         def vectors(texts):
             return embed_cached(store, embedder, texts)[0]
 
-    result = evaluate.evaluate(calls, profiles, qrels, args.method, vectors)
+    model = None
+    if args.method == "hybrid":
+        from .rank import RankerModel
+
+        model = RankerModel.for_embedder(embedder.name)
+    result = evaluate.evaluate(calls, profiles, qrels, args.method, vectors, model)
     if args.json:
         print(json.dumps(result))
     else:

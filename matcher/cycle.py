@@ -14,7 +14,7 @@ from .config import Deployment, Profile, SourceSpec
 from .embed import Embedder, embed_cached
 from .errors import FetchError, FundbotError, SourceError
 from .models import Match, StoredCall
-from .rank import CallDoc, Ranker, make_doc, need_texts
+from .rank import ANCHOR, CallDoc, Ranker, RankerModel, make_doc, need_texts
 from .sources import ADAPTERS, FetchContext
 from .sources.fetch import Fetcher, HttpFetcher, NotModified, SnapshotFetcher
 from .store import Store
@@ -154,16 +154,18 @@ def match_all(dep: Deployment, store: Store, embedder: Embedder, calls: list[Sto
     """Rank ``calls`` for every city.  Returns the matches per city and how
     many texts had to be embedded (0 when everything was cached)."""
     profiles = profiles if profiles is not None else dep.profiles
-    docs: list[CallDoc] = [make_doc(c.id, c.record.title, c.record.text, c.record.language) for c in calls]
+    docs: list[CallDoc] = [make_doc(c.id, c.record.title, c.record.text, c.record.language,
+                                    eligibility=c.record.eligibility, funder=c.record.funder) for c in calls]
     texts: list[str] = [chunk for d in docs for chunk in d.chunks]
     for p in profiles:
         texts.extend(need_texts(p))
+    texts.append(ANCHOR)
     vectors, embedded = embed_cached(store, embedder, texts)
     chunk_vectors, pos = [], 0
     for d in docs:
         chunk_vectors.append(vectors[pos:pos + len(d.chunks)])
         pos += len(d.chunks)
-    ranker = Ranker(docs, chunk_vectors)
+    ranker = Ranker(docs, chunk_vectors, anchor_vector=vectors[-1], model=RankerModel.for_embedder(embedder.name))
     out: dict[str, list[Match]] = {}
     for p in profiles:
         n = len(p.needs)

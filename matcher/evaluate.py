@@ -171,8 +171,8 @@ def rank_embed(calls: list[EvalCall], profiles: list[Profile], vectors) -> dict[
     return out
 
 
-def rank_hybrid(calls: list[EvalCall], profiles: list[Profile], vectors) -> dict[str, list[str]]:
-    from .rank import Ranker, make_doc, need_texts
+def rank_hybrid(calls: list[EvalCall], profiles: list[Profile], vectors, model=None) -> dict[str, list[str]]:
+    from .rank import ANCHOR, Ranker, make_doc, need_texts
 
     docs = [make_doc(i, c.title, c.text, c.language, eligibility=c.eligibility, funder=c.funder)
             for i, c in enumerate(calls)]
@@ -182,7 +182,7 @@ def rank_hybrid(calls: list[EvalCall], profiles: list[Profile], vectors) -> dict
     for d in docs:
         chunk_vectors.append(flat_vecs[pos:pos + len(d.chunks)])
         pos += len(d.chunks)
-    ranker = Ranker(docs, chunk_vectors)
+    ranker = Ranker(docs, chunk_vectors, anchor_vector=vectors([ANCHOR])[0], model=model)
     out = {}
     for p in profiles:
         matches = ranker.rank(p, vectors(need_texts(p)))
@@ -196,7 +196,9 @@ def _order(calls: list[EvalCall], scores: np.ndarray) -> list[str]:
 
 
 def evaluate(calls: list[EvalCall], profiles: list[Profile], qrels: dict[str, dict[str, int]], method: str,
-             vectors=None) -> dict:
+             vectors=None, model=None) -> dict:
+    """``model``: the fitted ranking model for ``hybrid`` (a city it was fitted
+    on is scored by the heads fitted without it)."""
     if method not in METHODS:
         raise FundbotError(f"unknown method {method!r} (known: {', '.join(METHODS)})")
     if method == "tfidf":
@@ -206,7 +208,7 @@ def evaluate(calls: list[EvalCall], profiles: list[Profile], qrels: dict[str, di
     elif method == "embed":
         rankings = rank_embed(calls, profiles, vectors)
     else:
-        rankings = rank_hybrid(calls, profiles, vectors)
+        rankings = rank_hybrid(calls, profiles, vectors, model)
     result = {"method": method, **metrics(rankings, qrels),
               "cities": len([p for p in profiles if p.city.id in qrels]), "calls": len(calls)}
     return result

@@ -93,6 +93,10 @@ class Match:
     similarity: float  # semantic part
     lexical: float  # lexical part
     needs: tuple[tuple[str, float], ...] = field(default=())  # every need with its score
+    eligibility: str = "unknown"  # eligible / ineligible / unknown
+    reasons: tuple[str, ...] = ()  # why the city cannot apply
+    caveats: tuple[str, ...] = ()  # conditions the profile does not answer
+    rank_key: float = 0.0  # the order (expected grade); ineligible calls last
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -111,15 +111,44 @@ def _standardise(values: np.ndarray) -> np.ndarray:
     return (values - float(values.mean())) / (sd if sd > 1e-6 else 1.0)
 
 
+# A fixed description of what the whole programme is about: how near a call
+# is to it says whether the call funds municipal climate work at all,
+# whatever the city's own needs.
+ANCHOR = ("Bidrag till kommuner och städer för klimatomställning: investeringar, innovation och samverkan "
+          "för klimatneutrala städer, hållbar mobilitet, energi, byggande och klimatanpassning.")
+
+FEATURES = ("sem_best", "sem_top3", "lex_best", "comb_best", "comb_w23", "weight_best", "breadth", "anchor",
+            "app_lead", "app_partner", "app_excluded", "ineligible", "caveats", "english",
+            "transnational", "coord_other", "muni_first", "research_first")
+
+
+@dataclass(frozen=True)
+class CitySignals:
+    """Per (need, call) similarities and per call eligibility, for one city."""
+
+    sims: np.ndarray  # raw best-chunk cosine, needs × calls
+    best_chunk: np.ndarray
+    sem_z: np.ndarray  # language-centred, standardised
+    lex: np.ndarray
+    lex_z: np.ndarray
+    verdicts: list  # eligibility.Verdict per call
+
+
 class Ranker:
     """Ranks one pool of calls for any number of cities."""
 
-    def __init__(self, docs: list[CallDoc], chunk_vectors: list[np.ndarray]):
+    def __init__(self, docs: list[CallDoc], chunk_vectors: list[np.ndarray], anchor_vector: np.ndarray | None = None,
+                 model: "RankerModel | None" = None):
         if len(docs) != len(chunk_vectors):
             raise ValueError("one array of chunk vectors per call is needed")
         self.docs = docs
         self.chunk_vectors = chunk_vectors
         self.lexical = LexicalIndex(docs) if docs else None
+        self.model = model
+        self.anchor = np.zeros(len(docs), dtype=np.float32)
+        if anchor_vector is not None and docs:
+            raw = np.array([float((v @ anchor_vector).max()) for v in chunk_vectors], dtype=np.float32)
+            self.anchor = _standardise(self.centre_by_language(raw[None, :])[0])
 
     def semantic(self, need_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(needs × calls) best-chunk similarity and the index of that chunk."""
@@ -144,41 +173,126 @@ class Ranker:
             out[:, cols] -= mean
         return out
 
+    def signals(self, profile: Profile, need_vectors: np.ndarray) -> CitySignals:
+        from .eligibility import assess
+
+        sims, best_chunk = self.semantic(need_vectors)
+        sem_z = _standardise(self.centre_by_language(sims))
+        lex = self.lexical.similarity([n.query for n in profile.needs])
+        verdicts = [assess(profile, title=d.title, text=d.text, eligibility=d.eligibility, funder=d.funder)
+                    for d in self.docs]
+        return CitySignals(sims, best_chunk, sem_z, lex, _standardise(lex), verdicts)
+
+    def features(self, profile: Profile, sig: CitySignals) -> np.ndarray:
+        """One row of FEATURES per call."""
+        from .eligibility import applicant_details
+
+        weights = np.array([n.weight for n in profile.needs], dtype=np.float32)[:, None]
+        comb = SEMANTIC_WEIGHT * sig.sem_z + LEXICAL_WEIGHT * sig.lex_z
+        best = comb.argmax(axis=0)
+        top3 = np.sort(sig.sem_z, axis=0)[-3:].mean(axis=0)
+        high = weights[:, 0] >= 2
+        comb_w23 = comb[high].max(axis=0) if high.any() else np.full(len(self.docs), -3.0)
+        app = [v.applicant for v in sig.verdicts]
+        details = [applicant_details(d.eligibility or "") for d in self.docs]
+        return np.column_stack([
+            sig.sem_z.max(axis=0), top3, sig.lex_z.max(axis=0), comb.max(axis=0), comb_w23,
+            weights[best, 0] - 2.0, np.log1p((comb > 1.0).sum(axis=0)), self.anchor,
+            [a == "lead" for a in app], [a == "partner" for a in app], [a == "excluded" for a in app],
+            [v.ineligible for v in sig.verdicts], [len(v.caveats) for v in sig.verdicts],
+            [d.language == "en" for d in self.docs],
+            *([dd[k] for dd in details] for k in ("transnational", "coord_other", "muni_first", "research_first")),
+        ]).astype(np.float32)
+
     def rank(self, profile: Profile, need_vectors: np.ndarray) -> list[Match]:
-        """Every call scored for this city, best first."""
+        """Every call scored for this city, best first: eligible calls by
+        expected grade, then those the city cannot apply for."""
         if not self.docs:
             return []
         needs = profile.needs
-        sims, best_chunk = self.semantic(need_vectors)
-        sem_z = _standardise(self.centre_by_language(sims))
-        lex = self.lexical.similarity([n.query for n in needs])
-        lex_z = _standardise(lex)
-        combined = SEMANTIC_WEIGHT * sem_z + LEXICAL_WEIGHT * lex_z
+        sig = self.signals(profile, need_vectors)
+        comb = SEMANTIC_WEIGHT * sig.sem_z + LEXICAL_WEIGHT * sig.lex_z
         weights = np.array([n.weight for n in needs], dtype=np.float32)[:, None]
-        scores = _sigmoid(SLOPE * combined + OFFSET - WEIGHT_SHIFT * (3 - weights))
+        need_scores = _sigmoid(SLOPE * comb + OFFSET - WEIGHT_SHIFT * (3 - weights))
+        if self.model is not None:
+            relevance, order_key = self.model.predict(profile.city.id, self.features(profile, sig))
+        else:
+            relevance = need_scores.max(axis=0)
+            order_key = relevance
         matches = []
         for j, doc in enumerate(self.docs):
-            i = int(scores[:, j].argmax())
-            chunk = int(best_chunk[i, j])
+            i = int(need_scores[:, j].argmax())
+            chunk = int(sig.best_chunk[i, j])
             passage = doc.chunks[chunk] if chunk > 0 else (split_passages(doc.text)[:1] or [doc.title])[0]
+            verdict = sig.verdicts[j]
+            score = 0.0 if verdict.ineligible else float(relevance[j])
             matches.append(
                 Match(
                     city=profile.city.id,
                     call_id=doc.id,
-                    score=round(float(scores[i, j]), 4),
+                    score=round(score, 4),
                     need_id=needs[i].id,
                     need_text=needs[i].text,
                     passage=passage,
-                    similarity=round(float(sims[i, j]), 4),
-                    lexical=round(float(lex[i, j]), 4),
+                    similarity=round(float(sig.sims[i, j]), 4),
+                    lexical=round(float(sig.lex[i, j]), 4),
                     needs=tuple(
-                        sorted(((n.id, round(float(scores[k, j]), 4)) for k, n in enumerate(needs)),
+                        sorted(((n.id, round(float(need_scores[k, j]), 4)) for k, n in enumerate(needs)),
                                key=lambda t: -t[1])
                     ),
+                    eligibility=verdict.status,
+                    reasons=verdict.reasons,
+                    caveats=verdict.caveats,
+                    rank_key=round(-1.0 if verdict.ineligible else float(order_key[j]), 6),
                 )
             )
-        matches.sort(key=lambda m: (-m.score, m.call_id))
+        matches.sort(key=lambda m: (-m.rank_key, -m.score, m.call_id))
         return matches
+
+
+class RankerModel:
+    """Logistic heads P(grade ≥ 1), P(grade ≥ 2), P(grade ≥ 3) over FEATURES.
+
+    The relevance shown and thresholded is P(grade ≥ 2) — the probability
+    that the call is relevant; the order is the expected grade.  A city the
+    model was fitted on is scored by the model fitted without it.
+    """
+
+    def __init__(self, data: dict):
+        if tuple(data["features"]) != FEATURES:
+            raise ValueError("the ranking model was fitted on other features; refit it (bench/train_ranker.py)")
+        self.data = data
+
+    @classmethod
+    def load(cls, path=None) -> "RankerModel":
+        """The model shipped in ``matcher/data/ranker.json`` (or another file)."""
+        import json
+        from pathlib import Path
+
+        path = Path(path) if path else Path(__file__).parent / "data" / "ranker.json"
+        return cls(json.loads(path.read_text(encoding="utf-8")))
+
+    @classmethod
+    def for_embedder(cls, name: str) -> "RankerModel | None":
+        """The shipped model if it was fitted on vectors of this embedder, else
+        None (the ranking falls back to the unfitted hybrid score)."""
+        model = cls.load()
+        return model if model.data.get("embedding_model") == name else None
+
+    def heads(self, city: str) -> dict:
+        return self.data["without"].get(city) or self.data["all"]
+
+    def predict(self, city: str, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        heads = self.heads(city)
+        mean = np.array(self.data["mean"], dtype=np.float32)
+        scale = np.array(self.data["scale"], dtype=np.float32)
+        Z = (X - mean) / scale
+        probs = {name: _sigmoid(Z @ np.array(h["coef"], dtype=np.float32) + h["intercept"])
+                 for name, h in heads.items()}
+        p1, p2, p3 = probs["ge1"], probs["ge2"], probs["ge3"]
+        p2 = np.minimum(p2, p1)
+        p3 = np.minimum(p3, p2)
+        return p2, p1 + p2 + p3
 
 
 def need_texts(profile: Profile) -> list[str]:

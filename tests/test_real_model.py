@@ -80,5 +80,5 @@ def test_swedish_need_finds_the_english_call_that_fits(shipped):
     items = json.loads(fundbot(shipped, "suggest", "--city", "skelleftea", "--top", "60", "--json").stdout)
     order = [s["identifier"] for s in items["suggestions"]]
     hub = order.index("HORIZON-MISS-2027-04-CIT-03")
-    health = [order.index(i) for i in order if i.startswith("HORIZON-HLTH")]
+    health = [order.index(i) for i in order if i and i.startswith("HORIZON-HLTH")]
     assert health and hub < min(health)

@@ -45,7 +45,7 @@ def main() -> None:
     ap.add_argument("--set", default=str(ROOT.parent / "shared/eval/dev"))
     ap.add_argument("--out", default=str(ROOT / "matcher/data/ranker.json"))
     ap.add_argument("--model", default="multilingual-e5-small")
-    ap.add_argument("--C", type=float, default=0.5)
+    ap.add_argument("--C", type=float, default=1.0)
     ap.add_argument("--dry-run", action="store_true")
     ap.add_argument("--show", action="store_true", help="print each city's top 10 with grades")
     args = ap.parse_args()

@@ -149,6 +149,11 @@ def cmd_suggest(args) -> int:
         print(f"{n:2}. [{s['score']:.2f}] {s['title']} — {s['funder']} — {s['status']}, deadline {deadline}")
         print(f"    need {s['need_id']}: {s['need_text']}")
         print(f"    why: {s['passage'][:240]}")
+        elig = s["eligibility"]
+        if elig["reasons"]:
+            print(f"    not eligible: {'; '.join(elig['reasons'])}")
+        if elig["caveats"]:
+            print(f"    to check: {'; '.join(elig['caveats'])}")
         if s["url"]:
             print(f"    {s['url']}")
     return 0

@@ -214,7 +214,7 @@ def queue_and_send(dep: Deployment, store: Store, channels: dict[str, Channel], 
                     delivery_id=d.id, title=call.record.title, funder=call.record.funder, url=call.record.url,
                     deadline=call.next_deadline(clock.at), status=call.status(clock.at), score=m.score,
                     need_id=m.need_id, need_text=m.need_text, passage=m.passage,
-                    programme=call.record.programme, budget=call.record.budget,
+                    programme=call.record.programme, budget=call.record.budget, caveats=m.caveats,
                 ))
             if not items:
                 continue

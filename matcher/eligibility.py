@@ -45,7 +45,9 @@ ASSETS = {
 
 _NOT_MISSION = re.compile(r"\b(not|inte|ej)\b[^.;]{0,30}\bmission cit", re.I)
 _MISSION_ONLY = re.compile(r"(only|endast|enbart)[^.;]{0,40}mission cit|mission cities only|"
-                           r"selected (?:for|by) the (?:eu )?(?:cities )?mission", re.I)
+                           r"selected (?:for|by) the (?:eu )?(?:cities )?mission|invit\w* (?:the )?(?:eu )?mission cities",
+                           re.I)
+_AUDIENCE_MISSION = re.compile(r"\s*(?:eu )?(?:cities )?mission cit(?:y|ies)(?: only)?\.?\s*", re.I)
 _NOT_PILOT = re.compile(r"\b(not|inte|ej)\b[^.;]{0,40}\b(pilot|twin)", re.I)
 _CLOSED = re.compile(
     r"partners of (?:at least )?\w+ (?:mature |ongoing |funded )?(?:h2020|horizon)[^.;]*projects|"
@@ -54,9 +56,11 @@ _CLOSED = re.compile(
     r"already selected (?:pilot|cities)|by invitation only|endast inbjudna", re.I)
 
 # applicant types, Swedish and English; matched on the eligibility text first
-_MUNI = r"(kommun(?:er|en|al)?|kommunförbund|municipalit(?:y|ies)|local (?:and regional )?authorit(?:y|ies)|" \
-        r"urban authorit(?:y|ies)|cities|city|städer|public authorit(?:y|ies)|offentlig sektor|offentliga (?:aktörer|organisationer)|" \
-        r"public bodies|upphandlande organisationer|fastighetsägare|regioner)"
+_MUNI = (r"(kommun(?:er|en|al)?|kommunförbund|municipalit(?:y|ies)|local (?:and regional )?authorit(?:y|ies)|"
+         r"urban authorit(?:y|ies)|cities|city|städer|public authorit(?:y|ies)|offentlig sektor|"
+         r"offentliga (?:aktörer|organisationer)|public bodies|upphandlande organisationer|fastighetsägare|regioner|"
+         r"alla (?:typer av )?organisationer|all (?:types of )?organisations|public and private|"
+         r"offentliga och privata|alla utom privatpersoner)")
 _MUNI_RE = re.compile(r"\b" + _MUNI + r"\b", re.I)
 _MUNI_LEAD = re.compile(
     r"(koordinator|huvudsökande|sökande|lead)[^.;]{0,30}\b(ska vara|must be|is|är)\b[^.;]{0,25}" + _MUNI + r"|"
@@ -86,6 +90,8 @@ _COORD_OTHER = re.compile(
     r"^\s*civilsamhällesorganisation som koordinator|(?:ledda|led) (?:av|by) (?:svenskt )?(?:lärosäte|universit|research)",
     re.I)
 _RESEARCH_WORDS = re.compile(r"universit|högskol|lärosäte|forskningsutförare|research|institut", re.I)
+_OTHER_APPLICANTS = re.compile(r"universit|högskol|lärosäte|forsk|research|institut|företag|compan|industr|"
+                               r"sme|ngo|civilsamhälle|idéburen|organisationer inom|bransch", re.I)
 
 
 def applicant_details(eligibility: str) -> dict[str, bool]:
@@ -96,7 +102,7 @@ def applicant_details(eligibility: str) -> dict[str, bool]:
     return {
         "transnational": bool(_TRANSNATIONAL.search(e)),
         "coord_other": bool(_COORD_OTHER.search(e)),
-        "muni_first": bool(muni and muni.start() < 40),
+        "muni_first": bool(muni and not _OTHER_APPLICANTS.search(e[:muni.start()])),
         "research_first": bool(research and (not muni or research.start() < muni.start())),
     }
 
@@ -185,7 +191,7 @@ def assess(profile: Profile, *, title: str, text: str, eligibility: str | None, 
             reasons.append("open only to cities that are not EU Mission cities")
         elif facts.eu_mission_city is None:
             caveats.append("excludes EU Mission cities: the profile does not say whether the city is one")
-    elif _MISSION_ONLY.search(whole):
+    elif _MISSION_ONLY.search(whole) or _AUDIENCE_MISSION.fullmatch(elig):
         if facts.eu_mission_city is False:
             reasons.append("open only to EU Mission cities")
         elif facts.eu_mission_city is None:

@@ -47,7 +47,8 @@ def suggestions(store: Store, profile: Profile, *, top: int = 10,
             "deadline": deadline.isoformat() if deadline else None,
             "deadlines": [d.isoformat() for d in call.record.deadlines],
             "status": call.status(at),
-            "eligibility": [],  # eligibility reasoning arrives with the matcher issue
+            "eligibility": {"status": detail.get("eligibility", "unknown"), "reasons": detail.get("reasons", []),
+                            "caveats": detail.get("caveats", [])},
         })
     return out
 

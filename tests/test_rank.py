@@ -73,3 +73,44 @@ def test_language_centring_lets_languages_compete():
     centred = ranker.centre_by_language(sims)
     assert abs(centred[0, :3].mean()) < 1e-6 and abs(centred[0, 3:].mean()) < 1e-6
     assert abs(centred[0, 0] - centred[0, 3]) < 1e-6  # each language's best is now level
+
+
+def test_shipped_model_never_puts_an_ineligible_call_on_top():
+    from matcher.rank import RankerModel
+
+    model = RankerModel.load()
+    south = PROFILE.model_copy(update={"eligibility": PROFILE.eligibility.model_copy(update={"erdf_region": "Skåne-Blekinge"})})
+    calls = CALLS + [(4, "Cykelinfrastruktur och cykelvägar i Övre Norrland",
+                      "Regionalfonden: cykelinfrastruktur och cykelvägar för kommuner i Norrbotten och Västerbotten.", "sv")]
+    emb = FakeEmbedder()
+    docs = [make_doc(i, t, x, lang, eligibility="Kommuner i Norrbotten och Västerbotten." if i == 4 else "Kommuner.",
+                     funder="Tillväxtverket" if i == 4 else "X") for i, t, x, lang in calls]
+    ranker = Ranker(docs, [emb.encode(list(d.chunks)) for d in docs], anchor_vector=emb.encode(["kommuner klimat"])[0],
+                    model=model)
+    matches = ranker.rank(south, emb.encode(need_texts(south)))
+    assert matches[-1].call_id == 4 and matches[-1].score == 0.0
+    assert matches[-1].eligibility == "ineligible" and "Övre Norrland" in matches[-1].reasons[0]
+    assert matches[0].call_id != 4 and 0.0 <= matches[0].score <= 1.0
+
+
+def test_a_training_city_is_scored_by_the_model_fitted_without_it():
+    from matcher.rank import FEATURES, RankerModel
+
+    model = RankerModel.load()
+    city = model.data["trained_on"][0]
+    X = np.zeros((1, len(FEATURES)), dtype=np.float32)
+    assert model.heads(city) is model.data["without"][city]
+    assert model.heads("a-city-never-seen") is model.data["all"]
+    p_loco, _ = model.predict(city, X)
+    p_all, _ = model.predict("a-city-never-seen", X)
+    assert p_loco[0] != p_all[0]
+
+
+def test_model_refuses_other_features():
+    import pytest
+
+    from matcher.rank import RankerModel
+
+    data = dict(RankerModel.load().data, features=["something", "else"])
+    with pytest.raises(ValueError, match="other features"):
+        RankerModel(data)

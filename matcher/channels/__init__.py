@@ -27,6 +27,7 @@ class DigestItem:
     passage: str
     programme: str | None = None
     budget: str | None = None
+    caveats: tuple[str, ...] = ()  # eligibility conditions the profile does not answer
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ from . import Digest, SendResult
 LABELS = {
     "sv": {"header": "Finansieringsförslag för {name}", "deadline": "Sista dag", "none": "löpande / ej angiven",
            "score": "Relevans", "need": "Behov", "why": "Varför", "funder": "Finansiär",
-           "forthcoming": "öppnar snart"},
+           "forthcoming": "öppnar snart", "caveats": "Att kontrollera"},
     "en": {"header": "Funding suggestions for {name}", "deadline": "Deadline", "none": "rolling / not stated",
            "score": "Relevance", "need": "Need", "why": "Why", "funder": "Funder",
-           "forthcoming": "opens soon"},
+           "forthcoming": "opens soon", "caveats": "To check"},
 }
 
 
@@ -34,6 +34,8 @@ def format_digest(digest: Digest, width: int = 100) -> str:
         why = textwrap.shorten(item.passage, width=280, placeholder=" …")
         lines.extend(textwrap.wrap(f"{t['why']}: “{why}”", width=width, initial_indent="   ",
                                    subsequent_indent="   "))
+        if item.caveats:
+            lines.append(f"   {t['caveats']}: " + "; ".join(item.caveats))
         if item.url:
             lines.append(f"   {item.url}")
     return "\n".join(lines) + "\n"

@@ -119,3 +119,17 @@ def test_outbox_queues_once(store):
     assert store.delivery_counts() == {"sent": 1, "pending": 0, "failed": 0}
     assert store.last_sent_at("c", "console:-") == T1
     assert not store.queue_delivery("c", "console:-", call.id, "suggestion", score=0.9, need_id="n", now=T1)
+
+
+def test_the_same_call_through_two_sources_is_linked_once(store):
+    deadline = (dt.datetime(2027, 2, 1, 14, tzinfo=STHLM),)
+    store.sync_source("formas", [rec("f1", source="formas", identifier="2026-00042"),
+                                 rec("f2", source="formas", title="Urban call", url="https://x.example/a")], T0)
+    store.sync_source("vinnova", [rec("v1", source="vinnova", identifier="2026-00042", title="Other wording"),
+                                  rec("v2", source="vinnova", title="Another", url="https://x.example/a/"),
+                                  rec("v3", source="vinnova", title="  urban  CALL ", deadlines=deadline),
+                                  rec("v4", source="vinnova", title="Unrelated")], T0)
+    assert store.link_duplicates() == 3
+    canonical = {c.record.native_id for c in store.calls(canonical_only=True)}
+    assert canonical == {"f1", "f2", "v4"}
+    assert store.link_duplicates() == 3  # idempotent

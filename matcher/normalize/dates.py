@@ -236,9 +236,9 @@ def labelled_dates(text: str, labels: list[str] | tuple[str, ...], *, reference:
 
     - the dates on the rest of the label's line (up to ``window`` characters):
       "Sista dag för ansökan 2021-10-20 17:00", "stänger 28 januari 2022 och … 30 november 2021";
-    - else, when the label ends its line, a list that follows it, one date a
-      line ("Ansökningsdatum:\n• 29 april 2021\n• 31 augusti 2021");
-    - else the dates earlier on the same line ("17 Nov 2026 Stage 1 closes").
+    - else the last date earlier on the same line ("17 Nov 2026 Stage 1 closes");
+    - else, when the label ends a line without dates, a list that follows it,
+      one date a line ("Ansökningsdatum:\n• 29 april 2021\n• 31 augusti 2021").
     """
     if not labels:
         return []
@@ -251,6 +251,8 @@ def labelled_dates(text: str, labels: list[str] | tuple[str, ...], *, reference:
         line_end = text.find("\n", m.end())
         line_end = len(text) if line_end < 0 else line_end
         found = find_dates(text[m.end():min(line_end, m.end() + window)], reference=reference)
+        if not found:  # "17 Nov 2026 Stage 1 closes"
+            found = find_dates(text[line_start:m.start()], reference=reference)[-1:]
         if not found and not text[m.end():line_end].strip(" :\t"):
             pos = line_end
             while True:
@@ -262,8 +264,6 @@ def labelled_dates(text: str, labels: list[str] | tuple[str, ...], *, reference:
                     break
                 found.extend(dates)
                 pos = item.end()
-        if not found:
-            found = find_dates(text[line_start:m.start()], reference=reference)[-1:]
         for f in found:
             key = (f.date, f.time)
             if key not in seen:

@@ -76,7 +76,7 @@ def main() -> None:
     for p in profiles:
         if p.city.id not in qrels:
             continue
-        X = ranker.features(p, ranker.signals(p, vectors(need_texts(p))))
+        X = ranker.feature_matrix(p, vectors(need_texts(p)))
         g = np.array([qrels[p.city.id].get(c.id, 0) for c in calls])
         per_city[p.city.id] = (X, g)
     cities = sorted(per_city)

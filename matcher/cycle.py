@@ -165,7 +165,10 @@ def match_all(dep: Deployment, store: Store, embedder: Embedder, calls: list[Sto
     for d in docs:
         chunk_vectors.append(vectors[pos:pos + len(d.chunks)])
         pos += len(d.chunks)
-    ranker = Ranker(docs, chunk_vectors, anchor_vector=vectors[-1], model=RankerModel.for_embedder(embedder.name))
+    from .lexical import cached_counts
+
+    ranker = Ranker(docs, chunk_vectors, anchor_vector=vectors[-1], model=RankerModel.for_embedder(embedder.name),
+                    term_counts=cached_counts(store, [d.full_text for d in docs]) if docs else None)
     out: dict[str, list[Match]] = {}
     for p in profiles:
         n = len(p.needs)

@@ -14,6 +14,8 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .config import Profile
 
 # ERUF/ERDF regional programmes in Sweden, and the county words that name them
@@ -147,73 +149,160 @@ def applicant_type(eligibility: str, text: str) -> str:
     return "unknown"
 
 
-def assess(profile: Profile, *, title: str, text: str, eligibility: str | None, funder: str | None) -> Verdict:
-    """Hold one call against one city's eligibility facts."""
-    facts = profile.eligibility
+@dataclass(frozen=True)
+class CallTerms:
+    """What a call requires, read once per call (the expensive half)."""
+
+    just_transition: bool = False
+    erdf: frozenset[str] = frozenset()  # ERDF programme regions the call is for
+    interreg: frozenset[str] = frozenset()  # Interreg programmes the call belongs to
+    not_mission: bool = False
+    mission_only: bool = False
+    not_pilot: bool = False
+    assets: frozenset[str] = frozenset()  # assets an applicant must own
+    applicant: str = "unknown"
+
+
+def read_terms(*, title: str, text: str, eligibility: str | None, funder: str | None) -> CallTerms:
     elig = _norm(eligibility or "")
     whole = _norm(f"{funder or ''}\n{title}\n{eligibility or ''}\n{text}")
     head = _norm(f"{funder or ''}\n{title}\n{eligibility or ''}")
+    just_transition = "rättvis omställning" in whole or "just transition fund" in whole
+    erdf_like = "tillväxtverket" in head or "erdf" in head or "eruf" in head or \
+        "regionala utvecklingsfonden" in whole or "regional development fund" in whole
+    erdf = frozenset(r for r, words in ERDF_REGIONS.items() if _mentions(head, words)) \
+        if erdf_like and not just_transition else frozenset()
+    interreg = frozenset(p for p, words in INTERREG_PROGRAMMES.items() if _mentions(head, words)) \
+        if "interreg" in head else frozenset()
+    not_mission = bool(_NOT_MISSION.search(whole))
+    mission_only = not not_mission and bool(_MISSION_ONLY.search(whole) or _AUDIENCE_MISSION.fullmatch(elig))
+    not_pilot = bool(_NOT_PILOT.search(whole) and ("netzerocities" in whole or "pilot cit" in whole))
+    assets = frozenset(a for a, words in ASSETS.items()
+                       if elig and _mentions(elig, words) and re.search(r"(must|ska|required|krävs|kräver)", elig))
+    return CallTerms(just_transition, erdf, interreg, not_mission, mission_only, not_pilot, assets,
+                     applicant_type(eligibility or "", text))
+
+
+def city_regions(profile: Profile) -> frozenset[str]:
+    """The ERDF regions a city is in: its stated region, or the one its county names."""
+    facts = profile.eligibility
+    regions = {facts.erdf_region} if facts.erdf_region else set()
+    if facts.county:
+        stem = _norm(facts.county).replace(" län", "").strip()
+        regions |= {r for r, words in ERDF_REGIONS.items() if any(stem and stem in w for w in words)}
+    return frozenset(regions)
+
+
+def judge(profile: Profile, terms: CallTerms) -> Verdict:
+    """Hold one call's terms against one city's eligibility facts."""
+    facts = profile.eligibility
     reasons: list[str] = []
     caveats: list[str] = []
-
-    # regional programmes: ERDF (Tillväxtverket) and the Just Transition Fund
-    just_transition = "rättvis omställning" in whole or "just transition fund" in whole
-    erdf_like = just_transition or "tillväxtverket" in head or "erdf" in head or "eruf" in head or \
-        "regionala utvecklingsfonden" in whole or "regional development fund" in whole
-    if just_transition:
+    if terms.just_transition:
         if facts.just_transition_area is False:
             reasons.append("Just Transition Fund: only the counties it covers; the city is outside them")
         elif facts.just_transition_area is None:
             caveats.append("Just Transition Fund area: the profile does not say whether the city is inside")
-    elif erdf_like:
-        named = [region for region, words in ERDF_REGIONS.items() if _mentions(head, words)]
-        if named:
-            if facts.erdf_region is None:
-                caveats.append(f"regional programme {', '.join(named)}: the profile states no ERDF region")
-            elif facts.erdf_region not in named:
-                county = _norm(facts.county or "")
-                if not (county and any(county.split(" län")[0] in _norm(w) for r in named for w in ERDF_REGIONS[r])):
-                    reasons.append(f"regional programme for {', '.join(named)}; the city is in {facts.erdf_region}")
-
-    # Interreg programme areas
-    if "interreg" in head or "interreg" in _norm(title):
-        named = [p for p, words in INTERREG_PROGRAMMES.items() if _mentions(head, words)]
-        if named:
-            areas = facts.interreg_areas
-            if areas is None:
-                caveats.append(f"Interreg {', '.join(named)}: the profile states no Interreg areas")
-            elif not set(named) & set(areas):
-                reasons.append(f"Interreg {', '.join(named)}: the city is outside the programme area")
-
-    # EU Mission cities and NetZeroCities pilots
-    if _NOT_MISSION.search(whole):
+    if terms.erdf:
+        named = ", ".join(sorted(terms.erdf))
+        regions = city_regions(profile)
+        if not regions:
+            caveats.append(f"regional programme {named}: the profile states no ERDF region")
+        elif not regions & terms.erdf:
+            reasons.append(f"regional programme for {named}; the city is in {', '.join(sorted(regions))}")
+    if terms.interreg:
+        named = ", ".join(sorted(terms.interreg))
+        if facts.interreg_areas is None:
+            caveats.append(f"Interreg {named}: the profile states no Interreg areas")
+        elif not terms.interreg & set(facts.interreg_areas):
+            reasons.append(f"Interreg {named}: the city is outside the programme area")
+    if terms.not_mission:
         if facts.eu_mission_city:
             reasons.append("open only to cities that are not EU Mission cities")
         elif facts.eu_mission_city is None:
             caveats.append("excludes EU Mission cities: the profile does not say whether the city is one")
-    elif _MISSION_ONLY.search(whole) or _AUDIENCE_MISSION.fullmatch(elig):
+    if terms.mission_only:
         if facts.eu_mission_city is False:
             reasons.append("open only to EU Mission cities")
         elif facts.eu_mission_city is None:
             caveats.append("open only to EU Mission cities: the profile does not say whether the city is one")
-    if _NOT_PILOT.search(whole) and ("netzerocities" in whole or "pilot cit" in whole):
+    if terms.not_pilot:
         if facts.netzerocities_pilot:
             reasons.append("excludes cities already selected as NetZeroCities pilots or twins")
         elif facts.netzerocities_pilot is None:
             caveats.append("excludes existing NetZeroCities pilots: the profile does not say")
-
-    # required assets (an airport operator, a port)
-    for asset, words in ASSETS.items():
-        if elig and _mentions(elig, words) and re.search(r"(must|ska|required|krävs|kräver)", elig):
-            if facts.assets is None:
-                caveats.append(f"requires a {asset}: the profile lists no assets")
-            elif asset not in facts.assets:
-                reasons.append(f"requires a {asset}, which the city does not have")
-
-    applicant = applicant_type(eligibility or "", text)
-    if applicant == "excluded":
+    for asset in sorted(terms.assets):
+        if facts.assets is None:
+            caveats.append(f"requires a {asset}: the profile lists no assets")
+        elif asset not in facts.assets:
+            reasons.append(f"requires a {asset}, which the city does not have")
+    if terms.applicant == "excluded":
         reasons.append("applicants are companies, researchers or funders, not municipalities")
-    elif applicant == "unknown":
+    elif terms.applicant == "unknown":
         caveats.append("the call does not say whether municipalities may apply")
     status = "ineligible" if reasons else ("unknown" if caveats else "eligible")
-    return Verdict(status, tuple(reasons), tuple(caveats), applicant)
+    return Verdict(status, tuple(reasons), tuple(caveats), terms.applicant)
+
+
+def assess(profile: Profile, *, title: str, text: str, eligibility: str | None, funder: str | None) -> Verdict:
+    """Hold one call against one city's eligibility facts."""
+    return judge(profile, read_terms(title=title, text=text, eligibility=eligibility, funder=funder))
+
+
+class EligibilityMatrix:
+    """:func:`judge` for every call at once (numpy), for ranking large pools:
+    per city, a boolean "ineligible" and a count of caveats per call."""
+
+    def __init__(self, terms: list[CallTerms]):
+        self.terms = terms
+        n = len(terms)
+        self.jtf = np.array([t.just_transition for t in terms], dtype=bool)
+        self.regions = list(ERDF_REGIONS)
+        self.erdf = np.array([[r in t.erdf for r in self.regions] for t in terms], dtype=bool).reshape(n, len(self.regions))
+        self.programmes = list(INTERREG_PROGRAMMES)
+        self.interreg = np.array([[p in t.interreg for p in self.programmes] for t in terms],
+                                 dtype=bool).reshape(n, len(self.programmes))
+        self.not_mission = np.array([t.not_mission for t in terms], dtype=bool)
+        self.mission_only = np.array([t.mission_only for t in terms], dtype=bool)
+        self.not_pilot = np.array([t.not_pilot for t in terms], dtype=bool)
+        self.asset_names = list(ASSETS)
+        self.assets = np.array([[a in t.assets for a in self.asset_names] for t in terms],
+                               dtype=bool).reshape(n, len(self.asset_names))
+        self.excluded = np.array([t.applicant == "excluded" for t in terms], dtype=bool)
+        self.unknown_applicant = np.array([t.applicant == "unknown" for t in terms], dtype=bool)
+
+    def judge(self, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
+        f = profile.eligibility
+        n = len(self.terms)
+        inel = self.excluded.copy()
+        cav = self.unknown_applicant.astype(np.int32)
+
+        def rule(applies: np.ndarray, fact, bad) -> None:
+            nonlocal inel, cav
+            if fact is None:
+                cav = cav + applies
+            elif bad:
+                inel = inel | applies
+
+        rule(self.jtf, f.just_transition_area, f.just_transition_area is False)
+        erdf_any = self.erdf.any(axis=1)
+        regions = city_regions(profile)
+        if not regions:
+            cav = cav + erdf_any
+        else:
+            cols = [self.regions.index(r) for r in regions if r in self.regions]
+            inside = self.erdf[:, cols].any(axis=1) if cols else np.zeros(n, dtype=bool)
+            inel = inel | (erdf_any & ~inside)
+        ir_any = self.interreg.any(axis=1)
+        if f.interreg_areas is None:
+            cav = cav + ir_any
+        else:
+            cols = [self.programmes.index(p) for p in f.interreg_areas if p in self.programmes]
+            inside = self.interreg[:, cols].any(axis=1) if cols else np.zeros(n, dtype=bool)
+            inel = inel | (ir_any & ~inside)
+        rule(self.not_mission, f.eu_mission_city, bool(f.eu_mission_city))
+        rule(self.mission_only, f.eu_mission_city, f.eu_mission_city is False)
+        rule(self.not_pilot, f.netzerocities_pilot, bool(f.netzerocities_pilot))
+        for k, asset in enumerate(self.asset_names):
+            rule(self.assets[:, k], f.assets, f.assets is not None and asset not in f.assets)
+        return inel, cav

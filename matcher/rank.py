@@ -1,23 +1,24 @@
 """Ranking: which calls suit which city, and why.  Pure: texts, arrays and
 profiles in, matches out — no HTTP, no database, no clock.
 
-Per (need, call):
-  semantic = the best cosine between the need and any chunk of the call,
-             centred per call language (every model scores same-language
-             text higher: a Swedish need would otherwise prefer any Swedish
-             call to a fitting English one);
-  lexical  = TF-IDF cosine (scikit-learn, character n-grams, which also
-             catch cognates across Swedish and English) between the need's
-             text + keywords and the call;
-  combined = a weighted sum of the two, standardised; the need's priority
-             (weight 1–3) shifts it; a logistic turns it into a 0–1 score.
-The city's score for a call is its best need's score; the explanation is
-that need and the call's passage closest to it.
+Signals per (need, call), computed for a whole pool at once with numpy:
+  semantic  the best cosine between the need and any chunk of the call
+            (long calls are chunked, so a relevant paragraph deep in a long
+            topic text counts), centred per call language — every model
+            scores same-language text higher, so a Swedish need would
+            otherwise prefer any Swedish call to a fitting English one;
+  lexical   TF-IDF cosine over words and word pairs (``matcher.lexical``);
+  anchor    how near the call is to municipal climate funding at all;
+  terms     eligibility and applicant type (``matcher.eligibility``).
+A fitted logistic model (``RankerModel``) turns them into the probability
+that the call is relevant (grade ≥ 2) — the score people see and thresholds
+use — and an expected grade, which orders the list.  Calls the city cannot
+apply for go last with score 0 and the reason.  Without a fitted model a
+fixed hybrid formula is used.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
@@ -28,14 +29,23 @@ from .models import Match
 
 SEMANTIC_WEIGHT = 0.75
 LEXICAL_WEIGHT = 0.25
-# logistic mapping of the standardised combined score to 0..1; provisional
-# (a calibrated probability is the matcher issue's work)
+# the fixed hybrid formula used when no fitted model matches the embedder
 SLOPE = 1.6
 OFFSET = -3.2
 WEIGHT_SHIFT = 0.35  # per priority step below 3
 
-MAX_CHUNKS = 12
-CHUNK_WORDS = 70
+CHUNK_WORDS = 50
+MAX_CHUNKS = 64  # past ~3,200 words the passages grow instead
+
+# A fixed description of what the whole programme is about: how near a call
+# is to it says whether the call funds municipal climate work at all,
+# whatever the city's own needs.
+ANCHOR = ("Bidrag till kommuner och städer för klimatomställning: investeringar, innovation och samverkan "
+          "för klimatneutrala städer, hållbar mobilitet, energi, byggande och klimatanpassning.")
+
+FEATURES = ("sem_best", "sem_top3", "lex_best", "comb_best", "comb_w23", "weight_best", "breadth", "anchor",
+            "app_lead", "app_partner", "app_excluded", "ineligible", "caveats", "english",
+            "transnational", "coord_other", "muni_first", "research_first")
 
 
 @dataclass(frozen=True)
@@ -59,8 +69,13 @@ _SENTENCE = re.compile(r"(?<=[.!?…])\s+(?=[A-ZÅÄÖÉ0-9•\"'(])|\n+")
 
 
 def split_passages(text: str, max_words: int = CHUNK_WORDS) -> list[str]:
-    """Consecutive sentences grouped into passages of at most ``max_words``."""
-    sentences = [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
+    """Consecutive sentences grouped into passages of at most ``max_words``
+    (a single longer sentence is cut)."""
+    sentences: list[str] = []
+    for s in _SENTENCE.split(text):
+        words = s.split() if s else []
+        for k in range(0, len(words), max_words):
+            sentences.append(" ".join(words[k:k + max_words]))
     passages: list[str] = []
     current: list[str] = []
     count = 0
@@ -78,28 +93,24 @@ def split_passages(text: str, max_words: int = CHUNK_WORDS) -> list[str]:
 
 def make_doc(call_id: int, title: str, text: str, language: str, *, eligibility: str | None = None,
              funder: str | None = None) -> CallDoc:
-    passages = split_passages(text)
-    head = " ".join(text.split()[:CHUNK_WORDS * 2])
+    """The call's chunks: a whole-call view (title + opening), then passages
+    covering the entire text — longer passages for very long texts, so the
+    last paragraph is never dropped."""
+    n_words = len(text.split())
+    size = max(CHUNK_WORDS, -(-n_words // (MAX_CHUNKS - 1)))
+    passages = split_passages(text, size)
+    while len(passages) > MAX_CHUNKS - 1:
+        size = int(size * 1.25) + 1
+        passages = split_passages(text, size)
+    head = " ".join(text.split()[:CHUNK_WORDS])
     whole = f"{title}. {head}".strip()
     chunks = [whole] + [p for p in passages if p != head][: MAX_CHUNKS - 1]
     return CallDoc(call_id, title, text, language, tuple(chunks), eligibility, funder)
 
 
-class LexicalIndex:
-    """TF-IDF over the calls (character n-grams within word boundaries)."""
-
-    def __init__(self, docs: list[CallDoc]):
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        self.vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True,
-                                          lowercase=True, min_df=1)
-        corpus = [d.full_text for d in docs] or [""]
-        self.matrix = self.vectorizer.fit_transform(corpus)
-
-    def similarity(self, queries: list[str]) -> np.ndarray:
-        """(queries × calls) cosine similarities."""
-        q = self.vectorizer.transform(queries)
-        return np.asarray((q @ self.matrix.T).todense(), dtype=np.float32)
+def need_texts(profile: Profile) -> list[str]:
+    """What is embedded for each need."""
+    return [n.query for n in profile.needs]
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -111,142 +122,165 @@ def _standardise(values: np.ndarray) -> np.ndarray:
     return (values - float(values.mean())) / (sd if sd > 1e-6 else 1.0)
 
 
-# A fixed description of what the whole programme is about: how near a call
-# is to it says whether the call funds municipal climate work at all,
-# whatever the city's own needs.
-ANCHOR = ("Bidrag till kommuner och städer för klimatomställning: investeringar, innovation och samverkan "
-          "för klimatneutrala städer, hållbar mobilitet, energi, byggande och klimatanpassning.")
-
-FEATURES = ("sem_best", "sem_top3", "lex_best", "comb_best", "comb_w23", "weight_best", "breadth", "anchor",
-            "app_lead", "app_partner", "app_excluded", "ineligible", "caveats", "english",
-            "transnational", "coord_other", "muni_first", "research_first")
-
-
 @dataclass(frozen=True)
-class CitySignals:
-    """Per (need, call) similarities and per call eligibility, for one city."""
+class CityScores:
+    """One city's view of the pool, as arrays over calls."""
 
-    sims: np.ndarray  # raw best-chunk cosine, needs × calls
-    best_chunk: np.ndarray
-    sem_z: np.ndarray  # language-centred, standardised
-    lex: np.ndarray
-    lex_z: np.ndarray
-    verdicts: list  # eligibility.Verdict per call
+    relevance: np.ndarray  # 0..1, P(grade >= 2); 0 when ineligible
+    order: np.ndarray  # sort key (expected grade; -1 when ineligible)
+    best_need: np.ndarray  # index of the need that explains each call
+    sims: np.ndarray  # raw semantic similarity, needs × calls
+    lex: np.ndarray  # lexical similarity, needs × calls
+    need_scores: np.ndarray  # per-need 0..1 scores, needs × calls
+    ineligible: np.ndarray
 
 
 class Ranker:
     """Ranks one pool of calls for any number of cities."""
 
     def __init__(self, docs: list[CallDoc], chunk_vectors: list[np.ndarray], anchor_vector: np.ndarray | None = None,
-                 model: "RankerModel | None" = None):
+                 model: "RankerModel | None" = None, term_counts=None):
+        from .eligibility import EligibilityMatrix, applicant_details, read_terms
+        from .lexical import LexicalIndex, hashed_counts
+
         if len(docs) != len(chunk_vectors):
             raise ValueError("one array of chunk vectors per call is needed")
         self.docs = docs
-        self.chunk_vectors = chunk_vectors
-        self.lexical = LexicalIndex(docs) if docs else None
         self.model = model
-        self.anchor = np.zeros(len(docs), dtype=np.float32)
-        if anchor_vector is not None and docs:
-            raw = np.array([float((v @ anchor_vector).max()) for v in chunk_vectors], dtype=np.float32)
-            self.anchor = _standardise(self.centre_by_language(raw[None, :])[0])
+        n = len(docs)
+        sizes = np.array([len(v) for v in chunk_vectors], dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]) if n else np.zeros(0, np.int64)
+        self.chunks = np.vstack(chunk_vectors).astype(np.float32) if n else np.zeros((0, 1), np.float32)
+        languages = np.array([d.language for d in docs])
+        self.language_groups = [languages == lang for lang in sorted(set(languages.tolist()))]
+        self.terms = [read_terms(title=d.title, text=d.text, eligibility=d.eligibility, funder=d.funder) for d in docs]
+        self.eligibility = EligibilityMatrix(self.terms)
+        if n:
+            counts = term_counts if term_counts is not None else hashed_counts([d.full_text for d in docs])
+            self.lexical = LexicalIndex(counts)
+        anchor = np.zeros(n, dtype=np.float32)
+        if anchor_vector is not None and n:
+            raw = self.best_per_call(anchor_vector[None, :])
+            anchor = _standardise(self.centre_by_language(raw)[0])
+        details = [applicant_details(d.eligibility or "") for d in docs]
+        app = [t.applicant for t in self.terms]
+        # the call-level feature columns, the same for every city
+        self.call_columns = {
+            "anchor": anchor,
+            "app_lead": np.array([a == "lead" for a in app], dtype=np.float32),
+            "app_partner": np.array([a == "partner" for a in app], dtype=np.float32),
+            "app_excluded": np.array([a == "excluded" for a in app], dtype=np.float32),
+            "english": (languages == "en").astype(np.float32),
+            **{k: np.array([d[k] for d in details], dtype=np.float32)
+               for k in ("transnational", "coord_other", "muni_first", "research_first")},
+        }
 
-    def semantic(self, need_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(needs × calls) best-chunk similarity and the index of that chunk."""
-        n_needs, n_calls = need_vectors.shape[0], len(self.docs)
-        sims = np.zeros((n_needs, n_calls), dtype=np.float32)
-        best = np.zeros((n_needs, n_calls), dtype=np.int32)
-        for j, vecs in enumerate(self.chunk_vectors):
-            s = need_vectors @ vecs.T  # needs × chunks
-            best[:, j] = s.argmax(axis=1)
-            sims[:, j] = s.max(axis=1)
-        return sims, best
+    # --- signals ------------------------------------------------------------
+
+    def best_per_call(self, need_vectors: np.ndarray) -> np.ndarray:
+        """(needs × calls): each need's best cosine over each call's chunks."""
+        sims = need_vectors.astype(np.float32) @ self.chunks.T
+        return np.maximum.reduceat(sims, self.offsets, axis=1)
+
+    def best_chunk(self, need_vector: np.ndarray, j: int) -> int:
+        start = int(self.offsets[j])
+        end = int(self.offsets[j + 1]) if j + 1 < len(self.offsets) else self.chunks.shape[0]
+        return int((self.chunks[start:end] @ need_vector).argmax())
 
     def centre_by_language(self, sims: np.ndarray) -> np.ndarray:
         """Remove each call language's mean similarity (groups of fewer than
         three calls keep the overall mean)."""
         out = sims.copy()
         overall = float(sims.mean())
-        languages = np.array([d.language for d in self.docs])
-        for lang in set(languages.tolist()):
-            cols = languages == lang
-            mean = float(sims[:, cols].mean()) if cols.sum() >= 3 else overall
-            out[:, cols] -= mean
+        for cols in self.language_groups:
+            out[:, cols] -= float(sims[:, cols].mean()) if cols.sum() >= 3 else overall
         return out
 
-    def signals(self, profile: Profile, need_vectors: np.ndarray) -> CitySignals:
-        from .eligibility import assess
-
-        sims, best_chunk = self.semantic(need_vectors)
+    def features(self, profile: Profile, sims: np.ndarray, lex: np.ndarray, ineligible: np.ndarray,
+                 caveats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One row of FEATURES per call, and the need behind each call."""
         sem_z = _standardise(self.centre_by_language(sims))
-        lex = self.lexical.similarity([n.query for n in profile.needs])
-        verdicts = [assess(profile, title=d.title, text=d.text, eligibility=d.eligibility, funder=d.funder)
-                    for d in self.docs]
-        return CitySignals(sims, best_chunk, sem_z, lex, _standardise(lex), verdicts)
-
-    def features(self, profile: Profile, sig: CitySignals) -> np.ndarray:
-        """One row of FEATURES per call."""
-        from .eligibility import applicant_details
-
-        weights = np.array([n.weight for n in profile.needs], dtype=np.float32)[:, None]
-        comb = SEMANTIC_WEIGHT * sig.sem_z + LEXICAL_WEIGHT * sig.lex_z
+        lex_z = _standardise(lex)
+        comb = SEMANTIC_WEIGHT * sem_z + LEXICAL_WEIGHT * lex_z
+        weights = np.array([n.weight for n in profile.needs], dtype=np.float32)
         best = comb.argmax(axis=0)
-        top3 = np.sort(sig.sem_z, axis=0)[-3:].mean(axis=0)
-        high = weights[:, 0] >= 2
-        comb_w23 = comb[high].max(axis=0) if high.any() else np.full(len(self.docs), -3.0)
-        app = [v.applicant for v in sig.verdicts]
-        details = [applicant_details(d.eligibility or "") for d in self.docs]
-        return np.column_stack([
-            sig.sem_z.max(axis=0), top3, sig.lex_z.max(axis=0), comb.max(axis=0), comb_w23,
-            weights[best, 0] - 2.0, np.log1p((comb > 1.0).sum(axis=0)), self.anchor,
-            [a == "lead" for a in app], [a == "partner" for a in app], [a == "excluded" for a in app],
-            [v.ineligible for v in sig.verdicts], [len(v.caveats) for v in sig.verdicts],
-            [d.language == "en" for d in self.docs],
-            *([dd[k] for dd in details] for k in ("transnational", "coord_other", "muni_first", "research_first")),
-        ]).astype(np.float32)
+        high = weights >= 2
+        k = min(3, sem_z.shape[0])
+        columns = {
+            "sem_best": sem_z.max(axis=0),
+            "sem_top3": np.partition(sem_z, -k, axis=0)[-k:].mean(axis=0),
+            "lex_best": lex_z.max(axis=0),
+            "comb_best": comb.max(axis=0),
+            "comb_w23": comb[high].max(axis=0) if high.any() else np.full(len(self.docs), -3.0, np.float32),
+            "weight_best": weights[best] - 2.0,
+            "breadth": np.log1p((comb > 1.0).sum(axis=0)),
+            "ineligible": ineligible.astype(np.float32),
+            "caveats": caveats.astype(np.float32),
+            **self.call_columns,
+        }
+        return np.column_stack([columns[name] for name in FEATURES]).astype(np.float32), best
 
-    def rank(self, profile: Profile, need_vectors: np.ndarray) -> list[Match]:
-        """Every call scored for this city, best first: eligible calls by
-        expected grade, then those the city cannot apply for."""
-        if not self.docs:
-            return []
-        needs = profile.needs
-        sig = self.signals(profile, need_vectors)
-        comb = SEMANTIC_WEIGHT * sig.sem_z + LEXICAL_WEIGHT * sig.lex_z
-        weights = np.array([n.weight for n in needs], dtype=np.float32)[:, None]
+    def feature_matrix(self, profile: Profile, need_vectors: np.ndarray) -> np.ndarray:
+        """FEATURES for every call (what the model is fitted on)."""
+        sims = self.best_per_call(need_vectors)
+        lex = self.lexical.similarity([n.query for n in profile.needs])
+        return self.features(profile, sims, lex, *self.eligibility.judge(profile))[0]
+
+    def score(self, profile: Profile, need_vectors: np.ndarray) -> CityScores:
+        sims = self.best_per_call(need_vectors)
+        lex = self.lexical.similarity([n.query for n in profile.needs])
+        ineligible, caveats = self.eligibility.judge(profile)
+        X, best = self.features(profile, sims, lex, ineligible, caveats)
+        comb = SEMANTIC_WEIGHT * _standardise(self.centre_by_language(sims)) + LEXICAL_WEIGHT * _standardise(lex)
+        weights = np.array([n.weight for n in profile.needs], dtype=np.float32)[:, None]
         need_scores = _sigmoid(SLOPE * comb + OFFSET - WEIGHT_SHIFT * (3 - weights))
         if self.model is not None:
-            relevance, order_key = self.model.predict(profile.city.id, self.features(profile, sig))
+            relevance, order = self.model.predict(profile.city.id, X)
         else:
             relevance = need_scores.max(axis=0)
-            order_key = relevance
+            order = relevance.copy()
+        relevance = np.where(ineligible, 0.0, relevance)
+        order = np.where(ineligible, -1.0, order)
+        return CityScores(relevance, order, need_scores.argmax(axis=0), sims, lex, need_scores, ineligible)
+
+    # --- matches for people --------------------------------------------------------
+
+    def rank(self, profile: Profile, need_vectors: np.ndarray, *, limit: int | None = None) -> list[Match]:
+        """The city's calls, best first (all of them, or the first ``limit``):
+        eligible calls by expected grade, then those it cannot apply for."""
+        from .eligibility import judge
+
+        if not self.docs:
+            return []
+        s = self.score(profile, need_vectors)
+        ids = np.array([d.id for d in self.docs])
+        order = np.lexsort((ids, -s.relevance, -s.order))
+        if limit is not None:
+            order = order[:limit]
+        needs = profile.needs
         matches = []
-        for j, doc in enumerate(self.docs):
-            i = int(need_scores[:, j].argmax())
-            chunk = int(sig.best_chunk[i, j])
+        for j in order.tolist():
+            doc = self.docs[j]
+            i = int(s.best_need[j])
+            chunk = self.best_chunk(need_vectors[i], j)
             passage = doc.chunks[chunk] if chunk > 0 else (split_passages(doc.text)[:1] or [doc.title])[0]
-            verdict = sig.verdicts[j]
-            score = 0.0 if verdict.ineligible else float(relevance[j])
-            matches.append(
-                Match(
-                    city=profile.city.id,
-                    call_id=doc.id,
-                    score=round(score, 4),
-                    need_id=needs[i].id,
-                    need_text=needs[i].text,
-                    passage=passage,
-                    similarity=round(float(sig.sims[i, j]), 4),
-                    lexical=round(float(sig.lex[i, j]), 4),
-                    needs=tuple(
-                        sorted(((n.id, round(float(need_scores[k, j]), 4)) for k, n in enumerate(needs)),
-                               key=lambda t: -t[1])
-                    ),
-                    eligibility=verdict.status,
-                    reasons=verdict.reasons,
-                    caveats=verdict.caveats,
-                    rank_key=round(-1.0 if verdict.ineligible else float(order_key[j]), 6),
-                )
-            )
-        matches.sort(key=lambda m: (-m.rank_key, -m.score, m.call_id))
+            verdict = judge(profile, self.terms[j])
+            matches.append(Match(
+                city=profile.city.id,
+                call_id=doc.id,
+                score=round(float(s.relevance[j]), 4),
+                need_id=needs[i].id,
+                need_text=needs[i].text,
+                passage=passage,
+                similarity=round(float(s.sims[i, j]), 4),
+                lexical=round(float(s.lex[i, j]), 4),
+                needs=tuple(sorted(((n.id, round(float(s.need_scores[k, j]), 4)) for k, n in enumerate(needs)),
+                                   key=lambda t: -t[1])),
+                eligibility=verdict.status,
+                reasons=verdict.reasons,
+                caveats=verdict.caveats,
+                rank_key=round(float(s.order[j]), 6),
+            ))
         return matches
 
 
@@ -255,13 +289,15 @@ class RankerModel:
 
     The relevance shown and thresholded is P(grade ≥ 2) — the probability
     that the call is relevant; the order is the expected grade.  A city the
-    model was fitted on is scored by the model fitted without it.
+    model was fitted on is scored by the heads fitted without it.
     """
 
     def __init__(self, data: dict):
         if tuple(data["features"]) != FEATURES:
             raise ValueError("the ranking model was fitted on other features; refit it (bench/train_ranker.py)")
         self.data = data
+        self.mean = np.array(data["mean"], dtype=np.float32)
+        self.scale = np.array(data["scale"], dtype=np.float32)
 
     @classmethod
     def load(cls, path=None) -> "RankerModel":
@@ -275,7 +311,7 @@ class RankerModel:
     @classmethod
     def for_embedder(cls, name: str) -> "RankerModel | None":
         """The shipped model if it was fitted on vectors of this embedder, else
-        None (the ranking falls back to the unfitted hybrid score)."""
+        None (the ranking falls back to the fixed hybrid formula)."""
         model = cls.load()
         return model if model.data.get("embedding_model") == name else None
 
@@ -284,21 +320,8 @@ class RankerModel:
 
     def predict(self, city: str, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         heads = self.heads(city)
-        mean = np.array(self.data["mean"], dtype=np.float32)
-        scale = np.array(self.data["scale"], dtype=np.float32)
-        Z = (X - mean) / scale
+        Z = (X - self.mean) / self.scale
         probs = {name: _sigmoid(Z @ np.array(h["coef"], dtype=np.float32) + h["intercept"])
                  for name, h in heads.items()}
         p1, p2, p3 = probs["ge1"], probs["ge2"], probs["ge3"]
-        p2 = np.minimum(p2, p1)
-        p3 = np.minimum(p3, p2)
-        return p2, p1 + p2 + p3
-
-
-def need_texts(profile: Profile) -> list[str]:
-    """What is embedded for each need."""
-    return [n.query for n in profile.needs]
-
-
-def isfinite(x: float) -> bool:
-    return math.isfinite(x)
+        return p2, p1 + np.minimum(p2, p1) + np.minimum(p3, p2)

@@ -58,11 +58,44 @@ def test_empty_pool():
     assert Ranker([], []).rank(PROFILE, np.zeros((2, 4), np.float32)) == []
 
 
-def test_long_text_is_chunked():
-    text = " ".join(f"Sentence number {i} talks about topic {i}." for i in range(200))
-    doc = make_doc(1, "Long", text, "en")
-    assert 2 < len(doc.chunks) <= 12
-    assert all(len(p.split()) <= 80 for p in split_passages(text))
+def test_long_text_is_chunked_so_a_late_paragraph_counts():
+    filler = " ".join(f"Administrative paragraph {i} explains reporting templates, audits and annexes." for i in range(330))
+    relevant = "This topic funds cycling infrastructure and bike lanes in dense cities."
+    long_call = (10, "Work programme topic", filler + " " + relevant, "en")
+    doc = make_doc(*long_call)
+    assert len(filler.split()) > 2900 and len(doc.chunks) > 40
+    assert len(doc.chunks) <= 64
+    assert relevant in doc.chunks[-1]  # the last paragraph of a ~3,000-word text is embedded
+    decoy = (11, "Work programme topic", filler, "en")
+    matches = rank(calls=[long_call, decoy] + CALLS[:1])
+    by_id = {m.call_id: m for m in matches}
+    assert by_id[10].similarity > by_id[11].similarity
+    assert relevant in by_id[10].passage  # and it is what the explanation quotes
+
+
+def test_vectorised_eligibility_agrees_with_the_rules():
+    import json
+    import tomllib
+    from pathlib import Path
+
+    from matcher.eligibility import EligibilityMatrix, judge, read_terms
+
+    dev = Path(__file__).resolve().parents[2] / "shared/eval/dev"
+    calls = [json.loads(line) for line in (dev / "calls.jsonl").read_text().splitlines() if line.strip()]
+    terms = [read_terms(title=c["title"], text=c["text"], eligibility=c.get("eligibility"), funder=c["funder"])
+             for c in calls]
+    matrix = EligibilityMatrix(terms)
+    profiles = [Profile.model_validate(tomllib.loads(p.read_text())) for p in sorted((dev / "profiles").glob("*.toml"))]
+    profiles.append(PROFILE)  # a profile that states no eligibility facts at all
+    flagged = 0
+    for profile in profiles:
+        inel, cav = matrix.judge(profile)
+        for j, t in enumerate(terms):
+            verdict = judge(profile, t)
+            assert bool(inel[j]) == verdict.ineligible, (profile.city.id, calls[j]["id"], verdict)
+            assert int(cav[j]) == len(verdict.caveats), (profile.city.id, calls[j]["id"], verdict)
+            flagged += verdict.ineligible
+    assert flagged > 50  # the rules do fire on the dev set
 
 
 def test_language_centring_lets_languages_compete():

@@ -149,13 +149,21 @@ def open_calls(store: Store, clock: Clock) -> list[StoredCall]:
     return [c for c in store.calls(canonical_only=True) if c.status(clock.at) != "closed"]
 
 
+def docs_for(calls: list[StoredCall]) -> list[CallDoc]:
+    return [make_doc(c.id, c.record.title, c.record.text, c.record.language,
+                     eligibility=c.record.eligibility, funder=c.record.funder, terms=c.terms) for c in calls]
+
+
+# how many matches per city are kept (stored, shown by `suggest`, offered to channels)
+KEEP = 100
+
+
 def match_all(dep: Deployment, store: Store, embedder: Embedder, calls: list[StoredCall],
               profiles: tuple[Profile, ...] | None = None) -> tuple[dict[str, list[Match]], int]:
     """Rank ``calls`` for every city.  Returns the matches per city and how
     many texts had to be embedded (0 when everything was cached)."""
     profiles = profiles if profiles is not None else dep.profiles
-    docs: list[CallDoc] = [make_doc(c.id, c.record.title, c.record.text, c.record.language,
-                                    eligibility=c.record.eligibility, funder=c.record.funder) for c in calls]
+    docs = docs_for(calls)
     texts: list[str] = [chunk for d in docs for chunk in d.chunks]
     for p in profiles:
         texts.extend(need_texts(p))
@@ -169,11 +177,11 @@ def match_all(dep: Deployment, store: Store, embedder: Embedder, calls: list[Sto
 
     ranker = Ranker(docs, chunk_vectors, anchor_vector=vectors[-1], model=RankerModel.for_embedder(embedder.name),
                     term_counts=cached_counts(store, [d.full_text for d in docs]) if docs else None)
-    out: dict[str, list[Match]] = {}
+    per_city = []
     for p in profiles:
-        n = len(p.needs)
-        out[p.city.id] = ranker.rank(p, vectors[pos:pos + n])
-        pos += n
+        per_city.append(vectors[pos:pos + len(p.needs)])
+        pos += len(p.needs)
+    out = ranker.rank_many(list(profiles), per_city, limit=max(KEEP, dep.settings.matcher.top))
     return out, embedded
 
 

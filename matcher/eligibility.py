@@ -163,10 +163,24 @@ class CallTerms:
     applicant: str = "unknown"
 
 
+def terms_to_json(terms: CallTerms) -> str:
+    import json
+
+    return json.dumps({k: sorted(v) if isinstance(v, frozenset) else v for k, v in terms.__dict__.items()})
+
+
+def terms_from_json(blob: str) -> CallTerms:
+    import json
+
+    data = json.loads(blob)
+    return CallTerms(**{k: frozenset(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
 def read_terms(*, title: str, text: str, eligibility: str | None, funder: str | None) -> CallTerms:
     elig = _norm(eligibility or "")
-    whole = _norm(f"{funder or ''}\n{title}\n{eligibility or ''}\n{text}")
     head = _norm(f"{funder or ''}\n{title}\n{eligibility or ''}")
+    # conditions are stated early; a long topic text is read up to this far
+    whole = head + "\n" + _norm(text[:4000])
     just_transition = "rättvis omställning" in whole or "just transition fund" in whole
     erdf_like = "tillväxtverket" in head or "erdf" in head or "eruf" in head or \
         "regionala utvecklingsfonden" in whole or "regional development fund" in whole
@@ -174,13 +188,14 @@ def read_terms(*, title: str, text: str, eligibility: str | None, funder: str | 
         if erdf_like and not just_transition else frozenset()
     interreg = frozenset(p for p, words in INTERREG_PROGRAMMES.items() if _mentions(head, words)) \
         if "interreg" in head else frozenset()
-    not_mission = bool(_NOT_MISSION.search(whole))
-    mission_only = not not_mission and bool(_MISSION_ONLY.search(whole) or _AUDIENCE_MISSION.fullmatch(elig))
-    not_pilot = bool(_NOT_PILOT.search(whole) and ("netzerocities" in whole or "pilot cit" in whole))
+    mission = "mission" in whole
+    not_mission = mission and bool(_NOT_MISSION.search(whole))
+    mission_only = mission and not not_mission and bool(_MISSION_ONLY.search(whole) or _AUDIENCE_MISSION.fullmatch(elig))
+    not_pilot = ("netzerocities" in whole or "pilot cit" in whole) and bool(_NOT_PILOT.search(whole))
     assets = frozenset(a for a, words in ASSETS.items()
                        if elig and _mentions(elig, words) and re.search(r"(must|ska|required|krävs|kräver)", elig))
     return CallTerms(just_transition, erdf, interreg, not_mission, mission_only, not_pilot, assets,
-                     applicant_type(eligibility or "", text))
+                     applicant_type(eligibility or "", text[:2000]))
 
 
 def city_regions(profile: Profile) -> frozenset[str]:

@@ -8,6 +8,7 @@ stop words are dropped so that a need's query touches only content words.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Sequence
 
@@ -26,6 +27,7 @@ SWEDISH_STOP = (
 ).split()
 
 
+@functools.lru_cache(maxsize=1)
 def _vectorizer():
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, HashingVectorizer
 
@@ -83,12 +85,15 @@ class LexicalIndex:
         n_docs = counts.shape[0]
         df = np.bincount(counts.indices, minlength=N_FEATURES).astype(np.float32)
         self.idf = np.log((1.0 + n_docs) / (1.0 + df)) + 1.0
+        if n_docs >= 50:  # terms in most calls say little and cost much: dropped in large pools
+            self.idf[df > 0.5 * n_docs] = 0.0
         self.matrix = self._weigh(counts)
         self.matrix_t = self.matrix.T.tocsr()
 
     def _weigh(self, counts: sparse.csr_matrix) -> sparse.csr_matrix:
         m = counts.copy()
         m.data = (1.0 + np.log(m.data)) * self.idf[m.indices]
+        m.eliminate_zeros()
         norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
         norms[norms == 0] = 1.0
         return sparse.diags(1.0 / norms).dot(m).tocsr().astype(np.float32)
@@ -97,3 +102,15 @@ class LexicalIndex:
         """(queries × calls) cosine similarities."""
         q = self._weigh(hashed_counts(queries))
         return np.asarray((q @ self.matrix_t).todense(), dtype=np.float32)
+
+    def similarity_many(self, groups: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """``similarity`` for several groups of queries in one pass."""
+        flat = [q for g in groups for q in g]
+        if not flat:
+            return [np.zeros((0, self.matrix.shape[0]), np.float32) for _ in groups]
+        sims = self.similarity(flat)
+        out, pos = [], 0
+        for g in groups:
+            out.append(sims[pos:pos + len(g)])
+            pos += len(g)
+        return out

@@ -61,6 +61,7 @@ class StoredCall:
     first_seen: dt.datetime
     last_seen: dt.datetime
     gone_at: dt.datetime | None = None
+    terms: object = None  # eligibility.CallTerms, read when the call was stored
 
     @property
     def key(self) -> str:

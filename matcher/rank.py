@@ -19,6 +19,7 @@ fixed hybrid formula is used.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -36,6 +37,10 @@ WEIGHT_SHIFT = 0.35  # per priority step below 3
 
 CHUNK_WORDS = 50
 MAX_CHUNKS = 64  # past ~3,200 words the passages grow instead
+# Pools larger than this are scored in two stages: every call by its
+# whole-call view, then every chunk of each city's best CANDIDATES calls.
+EXACT_LIMIT = 2000
+CANDIDATES = 150
 
 # A fixed description of what the whole programme is about: how near a call
 # is to it says whether the call funds municipal climate work at all,
@@ -59,6 +64,7 @@ class CallDoc:
     chunks: tuple[str, ...]  # texts to embed; chunks[0] is the whole-call view
     eligibility: str | None = None
     funder: str | None = None
+    terms: object = None  # eligibility.CallTerms when already read (cached with the call)
 
     @property
     def full_text(self) -> str:
@@ -92,7 +98,7 @@ def split_passages(text: str, max_words: int = CHUNK_WORDS) -> list[str]:
 
 
 def make_doc(call_id: int, title: str, text: str, language: str, *, eligibility: str | None = None,
-             funder: str | None = None) -> CallDoc:
+             funder: str | None = None, terms=None) -> CallDoc:
     """The call's chunks: a whole-call view (title + opening), then passages
     covering the entire text — longer passages for very long texts, so the
     last paragraph is never dropped."""
@@ -105,7 +111,14 @@ def make_doc(call_id: int, title: str, text: str, language: str, *, eligibility:
     head = " ".join(text.split()[:CHUNK_WORDS])
     whole = f"{title}. {head}".strip()
     chunks = [whole] + [p for p in passages if p != head][: MAX_CHUNKS - 1]
-    return CallDoc(call_id, title, text, language, tuple(chunks), eligibility, funder)
+    return CallDoc(call_id, title, text, language, tuple(chunks), eligibility, funder, terms)
+
+
+@functools.lru_cache(maxsize=4096)
+def _details(eligibility: str) -> dict:
+    from .eligibility import applicant_details
+
+    return applicant_details(eligibility)
 
 
 def need_texts(profile: Profile) -> list[str]:
@@ -128,10 +141,9 @@ class CityScores:
 
     relevance: np.ndarray  # 0..1, P(grade >= 2); 0 when ineligible
     order: np.ndarray  # sort key (expected grade; -1 when ineligible)
-    best_need: np.ndarray  # index of the need that explains each call
+    comb: np.ndarray  # combined semantic + lexical score, needs × calls
     sims: np.ndarray  # raw semantic similarity, needs × calls
     lex: np.ndarray  # lexical similarity, needs × calls
-    need_scores: np.ndarray  # per-need 0..1 scores, needs × calls
     ineligible: np.ndarray
 
 
@@ -140,7 +152,7 @@ class Ranker:
 
     def __init__(self, docs: list[CallDoc], chunk_vectors: list[np.ndarray], anchor_vector: np.ndarray | None = None,
                  model: "RankerModel | None" = None, term_counts=None):
-        from .eligibility import EligibilityMatrix, applicant_details, read_terms
+        from .eligibility import EligibilityMatrix, read_terms
         from .lexical import LexicalIndex, hashed_counts
 
         if len(docs) != len(chunk_vectors):
@@ -151,9 +163,13 @@ class Ranker:
         sizes = np.array([len(v) for v in chunk_vectors], dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]) if n else np.zeros(0, np.int64)
         self.chunks = np.vstack(chunk_vectors).astype(np.float32) if n else np.zeros((0, 1), np.float32)
+        self.sizes = sizes
+        self.ids = np.array([d.id for d in docs])
+        self.heads = self.chunks[self.offsets] if n else self.chunks  # each call's whole-call view
         languages = np.array([d.language for d in docs])
         self.language_groups = [languages == lang for lang in sorted(set(languages.tolist()))]
-        self.terms = [read_terms(title=d.title, text=d.text, eligibility=d.eligibility, funder=d.funder) for d in docs]
+        self.terms = [d.terms or read_terms(title=d.title, text=d.text, eligibility=d.eligibility, funder=d.funder)
+                      for d in docs]
         self.eligibility = EligibilityMatrix(self.terms)
         if n:
             counts = term_counts if term_counts is not None else hashed_counts([d.full_text for d in docs])
@@ -162,7 +178,7 @@ class Ranker:
         if anchor_vector is not None and n:
             raw = self.best_per_call(anchor_vector[None, :])
             anchor = _standardise(self.centre_by_language(raw)[0])
-        details = [applicant_details(d.eligibility or "") for d in docs]
+        details = [_details(d.eligibility or "") for d in docs]
         app = [t.applicant for t in self.terms]
         # the call-level feature columns, the same for every city
         self.call_columns = {
@@ -177,10 +193,24 @@ class Ranker:
 
     # --- signals ------------------------------------------------------------
 
-    def best_per_call(self, need_vectors: np.ndarray) -> np.ndarray:
-        """(needs × calls): each need's best cosine over each call's chunks."""
-        sims = need_vectors.astype(np.float32) @ self.chunks.T
-        return np.maximum.reduceat(sims, self.offsets, axis=1)
+    def best_per_call(self, need_vectors: np.ndarray, head_sims: np.ndarray | None = None) -> np.ndarray:
+        """(needs × calls): each need's best cosine over each call's chunks.
+
+        In a pool larger than EXACT_LIMIT only the city's CANDIDATES calls
+        nearest by their whole-call view are read chunk by chunk; the rest
+        keep that whole-call similarity (a lower bound of the exact value).
+        """
+        needs = need_vectors.astype(np.float32)
+        if len(self.docs) <= EXACT_LIMIT:
+            return np.maximum.reduceat(needs @ self.chunks.T, self.offsets, axis=1)
+        sims = (needs @ self.heads.T) if head_sims is None else head_sims.copy()
+        prelim = sims.max(axis=0)  # candidates: centring per language would not change a city's top by much
+        cand = np.sort(np.argpartition(-prelim, CANDIDATES)[:CANDIDATES])
+        starts, sizes = self.offsets[cand], self.sizes[cand]
+        rows = np.repeat(starts - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes) + np.arange(sizes.sum())
+        local = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        sims[:, cand] = np.maximum.reduceat(needs @ self.chunks[rows].T, local, axis=1)
+        return sims
 
     def best_chunk(self, need_vector: np.ndarray, j: int) -> int:
         start = int(self.offsets[j])
@@ -198,7 +228,7 @@ class Ranker:
 
     def features(self, profile: Profile, sims: np.ndarray, lex: np.ndarray, ineligible: np.ndarray,
                  caveats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One row of FEATURES per call, and the need behind each call."""
+        """One row of FEATURES per call, and the combined (needs × calls) score."""
         sem_z = _standardise(self.centre_by_language(sims))
         lex_z = _standardise(lex)
         comb = SEMANTIC_WEIGHT * sem_z + LEXICAL_WEIGHT * lex_z
@@ -218,7 +248,7 @@ class Ranker:
             "caveats": caveats.astype(np.float32),
             **self.call_columns,
         }
-        return np.column_stack([columns[name] for name in FEATURES]).astype(np.float32), best
+        return np.column_stack([columns[name] for name in FEATURES]).astype(np.float32), comb
 
     def feature_matrix(self, profile: Profile, need_vectors: np.ndarray) -> np.ndarray:
         """FEATURES for every call (what the model is fitted on)."""
@@ -226,44 +256,69 @@ class Ranker:
         lex = self.lexical.similarity([n.query for n in profile.needs])
         return self.features(profile, sims, lex, *self.eligibility.judge(profile))[0]
 
-    def score(self, profile: Profile, need_vectors: np.ndarray) -> CityScores:
-        sims = self.best_per_call(need_vectors)
-        lex = self.lexical.similarity([n.query for n in profile.needs])
+    def score(self, profile: Profile, need_vectors: np.ndarray, lex: np.ndarray | None = None,
+              head_sims: np.ndarray | None = None) -> CityScores:
+        sims = self.best_per_call(need_vectors, head_sims)
+        if lex is None:
+            lex = self.lexical.similarity([n.query for n in profile.needs])
         ineligible, caveats = self.eligibility.judge(profile)
-        X, best = self.features(profile, sims, lex, ineligible, caveats)
-        comb = SEMANTIC_WEIGHT * _standardise(self.centre_by_language(sims)) + LEXICAL_WEIGHT * _standardise(lex)
-        weights = np.array([n.weight for n in profile.needs], dtype=np.float32)[:, None]
-        need_scores = _sigmoid(SLOPE * comb + OFFSET - WEIGHT_SHIFT * (3 - weights))
+        X, comb = self.features(profile, sims, lex, ineligible, caveats)
         if self.model is not None:
             relevance, order = self.model.predict(profile.city.id, X)
         else:
-            relevance = need_scores.max(axis=0)
+            relevance = self.need_scores(profile, comb).max(axis=0)
             order = relevance.copy()
-        relevance = np.where(ineligible, 0.0, relevance)
-        order = np.where(ineligible, -1.0, order)
-        return CityScores(relevance, order, need_scores.argmax(axis=0), sims, lex, need_scores, ineligible)
+        relevance = np.where(ineligible, 0.0, relevance).astype(np.float32)
+        order = np.where(ineligible, -1.0, order).astype(np.float32)
+        return CityScores(relevance, order, comb, sims, lex, ineligible)
+
+    @staticmethod
+    def need_scores(profile: Profile, comb: np.ndarray) -> np.ndarray:
+        """Each need's own 0–1 score (the fixed formula): which need a call serves."""
+        weights = np.array([n.weight for n in profile.needs], dtype=np.float32)[:, None]
+        return _sigmoid(SLOPE * comb + OFFSET - WEIGHT_SHIFT * (3 - weights))
 
     # --- matches for people --------------------------------------------------------
 
-    def rank(self, profile: Profile, need_vectors: np.ndarray, *, limit: int | None = None) -> list[Match]:
+    def rank_many(self, profiles: list[Profile], need_vectors: list[np.ndarray], *,
+                  limit: int | None = None) -> dict[str, list[Match]]:
+        """:meth:`rank` for several cities, with their lexical scores in one pass."""
+        if not self.docs:
+            return {p.city.id: [] for p in profiles}
+        lex = self.lexical.similarity_many([[n.query for n in p.needs] for p in profiles])
+        heads: list = [None] * len(profiles)
+        if len(self.docs) > EXACT_LIMIT and need_vectors:  # one matrix product for every city's needs
+            flat = (np.vstack(need_vectors).astype(np.float32) @ self.heads.T)
+            bounds = np.cumsum([0] + [len(v) for v in need_vectors])
+            heads = [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        return {p.city.id: self.rank(p, v, limit=limit, lex=x, head_sims=h)
+                for p, v, x, h in zip(profiles, need_vectors, lex, heads)}
+
+    def rank(self, profile: Profile, need_vectors: np.ndarray, *, limit: int | None = None,
+             lex: np.ndarray | None = None, head_sims: np.ndarray | None = None) -> list[Match]:
         """The city's calls, best first (all of them, or the first ``limit``):
         eligible calls by expected grade, then those it cannot apply for."""
         from .eligibility import judge
 
         if not self.docs:
             return []
-        s = self.score(profile, need_vectors)
-        ids = np.array([d.id for d in self.docs])
-        order = np.lexsort((ids, -s.relevance, -s.order))
-        if limit is not None:
-            order = order[:limit]
+        s = self.score(profile, need_vectors, lex, head_sims)
+        if limit is not None and limit < len(self.docs):
+            top = np.argpartition(-s.order, limit - 1)[:limit]
+            threshold = s.order[top].min()
+            top = np.flatnonzero(s.order >= threshold)  # ties at the edge stay in
+        else:
+            top = np.arange(len(self.docs))
+        order = top[np.lexsort((self.ids[top], -s.relevance[top], -s.order[top]))][:limit]
         needs = profile.needs
+        per_need = self.need_scores(profile, s.comb[:, order])
         matches = []
-        for j in order.tolist():
+        for k_col, j in enumerate(order.tolist()):
             doc = self.docs[j]
-            i = int(s.best_need[j])
+            i = int(per_need[:, k_col].argmax())
             chunk = self.best_chunk(need_vectors[i], j)
-            passage = doc.chunks[chunk] if chunk > 0 else (split_passages(doc.text)[:1] or [doc.title])[0]
+            # the whole-call view (chunk 0) is not a passage: quote the first real one instead
+            passage = doc.chunks[chunk] if chunk > 0 else (doc.chunks[1] if len(doc.chunks) > 1 else doc.text or doc.title)
             verdict = judge(profile, self.terms[j])
             matches.append(Match(
                 city=profile.city.id,
@@ -274,7 +329,7 @@ class Ranker:
                 passage=passage,
                 similarity=round(float(s.sims[i, j]), 4),
                 lexical=round(float(s.lex[i, j]), 4),
-                needs=tuple(sorted(((n.id, round(float(s.need_scores[k, j]), 4)) for k, n in enumerate(needs)),
+                needs=tuple(sorted(((n.id, round(float(per_need[k, k_col]), 4)) for k, n in enumerate(needs)),
                                    key=lambda t: -t[1])),
                 eligibility=verdict.status,
                 reasons=verdict.reasons,

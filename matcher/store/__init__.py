@@ -123,11 +123,11 @@ class Store:
                         text(
                             "INSERT INTO calls (source, native_id, funder, title, text, url, language, identifier,"
                             " programme, opens_at, deadlines, budget, eligibility, content_hash, first_seen,"
-                            " last_seen, updated_at) VALUES (:source, :native_id, :funder, :title, :text, :url,"
+                            " last_seen, updated_at, terms) VALUES (:source, :native_id, :funder, :title, :text, :url,"
                             " :language, :identifier, :programme, :opens_at, :deadlines, :budget, :eligibility,"
-                            " :content_hash, :now, :now, :now) RETURNING id"
+                            " :content_hash, :now, :now, :now, :terms) RETURNING id"
                         ),
-                        {**values, "now": stamp},
+                        {**values, "now": stamp, "terms": _terms_json(record)},
                     ).scalar_one()
                     _event(conn, call_id, stamp, "new", [])
                     result.new.append(call_id)
@@ -154,9 +154,9 @@ class Store:
                         " language = :language, identifier = :identifier, programme = :programme,"
                         " opens_at = :opens_at, deadlines = :deadlines, budget = :budget,"
                         " eligibility = :eligibility, content_hash = :content_hash, last_seen = :now,"
-                        " updated_at = :now, gone_at = NULL WHERE id = :id"
+                        " updated_at = :now, gone_at = NULL, terms = :terms WHERE id = :id"
                     ),
-                    {**values, "now": stamp, "id": row.id},
+                    {**values, "now": stamp, "id": row.id, "terms": _terms_json(record)},
                 )
                 _event(conn, row.id, stamp, "changed", fields)
                 result.changed[row.id] = fields
@@ -477,6 +477,14 @@ def _event(conn: Connection, call_id: int, stamp: str, kind: str, fields: list[s
     )
 
 
+def _terms_json(record: CallRecord) -> str:
+    """The call's eligibility terms, read once when it is stored new or changed."""
+    from ..eligibility import read_terms, terms_to_json
+
+    return terms_to_json(read_terms(title=record.title, text=record.text, eligibility=record.eligibility,
+                                    funder=record.funder))
+
+
 def _record_values(record: CallRecord) -> dict:
     return {
         "source": record.source, "native_id": record.native_id, "funder": record.funder,
@@ -497,7 +505,11 @@ def _row_record(row) -> CallRecord:
 
 
 def _stored(row) -> StoredCall:
+    from ..eligibility import terms_from_json
+
+    terms = getattr(row, "terms", None)
     return StoredCall(
         id=row.id, record=_row_record(row), content_hash=row.content_hash,
         first_seen=_dt(row.first_seen), last_seen=_dt(row.last_seen), gone_at=_dt(row.gone_at),
+        terms=terms_from_json(terms) if terms else None,
     )

@@ -103,6 +103,10 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE calls ADD COLUMN canonical_id INTEGER REFERENCES calls (id)",
         "CREATE INDEX calls_identifier ON calls (identifier)",
     ],
+    # 3: each call's eligibility terms, read once when the call is new or changed
+    [
+        "ALTER TABLE calls ADD COLUMN terms TEXT",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

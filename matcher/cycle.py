@@ -181,7 +181,9 @@ def match_all(dep: Deployment, store: Store, embedder: Embedder, calls: list[Sto
     for p in profiles:
         per_city.append(vectors[pos:pos + len(p.needs)])
         pos += len(p.needs)
-    out = ranker.rank_many(list(profiles), per_city, limit=max(KEEP, dep.settings.matcher.top))
+    queries = [q for p in profiles for q in need_texts(p)]
+    out = ranker.rank_many(list(profiles), per_city, limit=max(KEEP, dep.settings.matcher.top),
+                           need_counts=cached_counts(store, queries) if docs and queries else None)
     return out, embedded
 
 

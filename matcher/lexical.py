@@ -98,19 +98,22 @@ class LexicalIndex:
         norms[norms == 0] = 1.0
         return sparse.diags(1.0 / norms).dot(m).tocsr().astype(np.float32)
 
-    def similarity(self, queries: Sequence[str]) -> np.ndarray:
-        """(queries × calls) cosine similarities."""
-        q = self._weigh(hashed_counts(queries))
+    def similarity(self, queries: Sequence[str], counts: sparse.csr_matrix | None = None) -> np.ndarray:
+        """(queries × calls) cosine similarities (``counts``: the queries'
+        hashed term counts, when cached)."""
+        q = self._weigh(counts if counts is not None else hashed_counts(queries))
         return np.asarray((q @ self.matrix_t).todense(), dtype=np.float32)
 
-    def similarity_many(self, groups: Sequence[Sequence[str]]) -> list[np.ndarray]:
+    def similarity_many(self, groups: Sequence[Sequence[str]],
+                        counts: sparse.csr_matrix | None = None) -> list[np.ndarray]:
         """``similarity`` for several groups of queries in one pass."""
         flat = [q for g in groups for q in g]
         if not flat:
             return [np.zeros((0, self.matrix.shape[0]), np.float32) for _ in groups]
-        sims = self.similarity(flat)
+        q = self._weigh(counts if counts is not None else hashed_counts(flat))
+        sims = (q @ self.matrix_t).tocsr()  # stays sparse: each group is made dense on its own
         out, pos = [], 0
         for g in groups:
-            out.append(sims[pos:pos + len(g)])
+            out.append(sims[pos:pos + len(g)].toarray().astype(np.float32, copy=False))
             pos += len(g)
         return out

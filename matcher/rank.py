@@ -131,8 +131,11 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def _standardise(values: np.ndarray) -> np.ndarray:
-    sd = float(values.std())
-    return (values - float(values.mean())) / (sd if sd > 1e-6 else 1.0)
+    mean = float(values.mean())
+    sd = float(np.sqrt(max(float((values * values).mean()) - mean * mean, 0.0)))
+    out = values - np.float32(mean)
+    out *= np.float32(1.0 / (sd if sd > 1e-6 else 1.0))
+    return out
 
 
 @dataclass(frozen=True)
@@ -248,7 +251,10 @@ class Ranker:
             "caveats": caveats.astype(np.float32),
             **self.call_columns,
         }
-        return np.column_stack([columns[name] for name in FEATURES]).astype(np.float32), comb
+        X = np.empty((len(self.docs), len(FEATURES)), dtype=np.float32)
+        for k, name in enumerate(FEATURES):
+            X[:, k] = columns[name]
+        return X, comb
 
     def feature_matrix(self, profile: Profile, need_vectors: np.ndarray) -> np.ndarray:
         """FEATURES for every call (what the model is fitted on)."""
@@ -268,8 +274,8 @@ class Ranker:
         else:
             relevance = self.need_scores(profile, comb).max(axis=0)
             order = relevance.copy()
-        relevance = np.where(ineligible, 0.0, relevance).astype(np.float32)
-        order = np.where(ineligible, -1.0, order).astype(np.float32)
+        relevance = np.where(ineligible, np.float32(0.0), relevance)
+        order = np.where(ineligible, np.float32(-1.0), order)
         return CityScores(relevance, order, comb, sims, lex, ineligible)
 
     @staticmethod
@@ -281,11 +287,12 @@ class Ranker:
     # --- matches for people --------------------------------------------------------
 
     def rank_many(self, profiles: list[Profile], need_vectors: list[np.ndarray], *,
-                  limit: int | None = None) -> dict[str, list[Match]]:
-        """:meth:`rank` for several cities, with their lexical scores in one pass."""
+                  limit: int | None = None, need_counts=None) -> dict[str, list[Match]]:
+        """:meth:`rank` for several cities, with their lexical scores in one
+        pass (``need_counts``: the needs' cached term counts, in order)."""
         if not self.docs:
             return {p.city.id: [] for p in profiles}
-        lex = self.lexical.similarity_many([[n.query for n in p.needs] for p in profiles])
+        lex = self.lexical.similarity_many([[n.query for n in p.needs] for p in profiles], need_counts)
         heads: list = [None] * len(profiles)
         if len(self.docs) > EXACT_LIMIT and need_vectors:  # one matrix product for every city's needs
             flat = (np.vstack(need_vectors).astype(np.float32) @ self.heads.T)

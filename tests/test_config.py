@@ -132,3 +132,16 @@ def test_every_config_key_is_documented_in_the_shipped_config():
         if isinstance(sub, type) and issubclass(sub, config.BaseModel):
             for key in sub.model_fields:
                 assert key in shipped[name], f"config.toml lacks [{name}] {key}"
+
+
+def test_readme_names_every_source_kind_and_command():
+    from conftest import ROOT
+    from matcher.cli import COMMANDS
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for kind in config.SOURCE_KINDS:
+        assert f"`{kind}`" in readme, kind
+    for command in COMMANDS:
+        assert f"fundbot {command}" in readme, command
+    assert readme.splitlines()[2].startswith("python3 -m venv .venv") and "fundbot run --once" in readme.splitlines()[2]
+    assert "pytest" in readme.splitlines()[3]

@@ -143,5 +143,5 @@ def test_readme_names_every_source_kind_and_command():
         assert f"`{kind}`" in readme, kind
     for command in COMMANDS:
         assert f"fundbot {command}" in readme, command
-    assert readme.splitlines()[2].startswith("python3 -m venv .venv") and "fundbot run --once" in readme.splitlines()[2]
-    assert "pytest" in readme.splitlines()[3]
+    assert readme.splitlines()[3].startswith("python3 -m venv .venv") and "fundbot run --once" in readme.splitlines()[3]
+    assert "pytest" in readme.splitlines()[4] and readme.splitlines()[4] in (ROOT / ".ci/run").read_text()

@@ -112,11 +112,12 @@ def cmd_run(args) -> int:
     dep = _load(args)
     store = _open_store(dep)
     out = sys.stderr if args.json else sys.stdout
-    channels = build_channels(out)
+    channels, unavailable = build_channels(out, dep.settings)
     embedder = make_embedder(dep.settings.matcher.model, dep.resolve(dep.settings.matcher.cache_dir),
                              batch_size=dep.settings.matcher.batch_size, progress=_progress)
     clock = make_clock(dep, offline=args.offline, as_of=args.as_of)
-    report = run_cycle(dep, store, embedder, channels, clock, offline=args.offline, progress=_progress)
+    report = run_cycle(dep, store, embedder, channels, clock, offline=args.offline, progress=_progress,
+                       unavailable=unavailable)
     for notice in report.notices:
         print(f"fundbot: {notice}", file=sys.stderr)
     if args.json:
@@ -178,6 +179,8 @@ def cmd_status(args) -> int:
         print(f"  {sid:28} {state}, {s['items'] or 0} items, last attempt {s['last_attempt'] or '-'}{warn}")
     d = report["deliveries"]
     print(f"deliveries: {d['sent']} sent, {d['pending']} pending, {d['failed']} failed")
+    for key, state in report["stopped_channels"].items():
+        print(f"  channel {key} STOPPED since {state['blocked_at']}: {state['error']}")
     return 0
 
 

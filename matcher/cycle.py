@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from .channels import Channel, Digest, DigestItem, NotConfigured
+from .channels import Channel, Digest, DigestItem
+from .channels.slack import ChannelBlocked
 from .config import Deployment, Profile, SourceSpec
 from .embed import Embedder, embed_cached
 from .errors import FetchError, FundbotError, SourceError
@@ -189,6 +190,7 @@ def match_all(dep: Deployment, store: Store, embedder: Embedder, calls: list[Sto
 
 # --- stage 3: deliver ------------------------------------------------------------------
 
+BLOCKED_RETRY = dt.timedelta(hours=24)
 CADENCE_GAP = {"instant": dt.timedelta(0), "daily": dt.timedelta(hours=20), "weekly": dt.timedelta(days=6, hours=12)}
 
 
@@ -210,9 +212,31 @@ def queue_and_send(dep: Deployment, store: Store, channels: dict[str, Channel], 
                 if m.score >= threshold:
                     store.queue_delivery(city, spec.key, m.call_id, "suggestion", score=m.score,
                                          need_id=m.need_id, now=clock.now)
+            blocked = store.blocked_channels().get((spec.key, city))
+            if blocked and clock.now - dt.datetime.fromisoformat(blocked["blocked_at"]) < BLOCKED_RETRY:
+                report.notices.append(f"{spec.key} for {city} is stopped: {blocked['error']} (fix it; retried daily)")
+                continue
             pending = store.deliveries(status="pending", city=city, channel=spec.key)
             if not pending:
                 continue
+            channel = channels[spec.kind]
+            if hasattr(channel, "delivered"):  # exactly once: what a crash left posted but unrecorded
+                try:
+                    already = channel.delivered(spec, city, store.pending_since(city, spec.key))
+                except ChannelBlocked as exc:
+                    store.block_channel(spec.key, city, str(exc), clock.now)
+                    report.notices.append(f"{spec.key} for {city} is stopped: {exc}")
+                    continue
+                except Exception as exc:  # noqa: BLE001 - cannot check: do not post blindly
+                    log.warning("channel %s for %s: cannot read history: %s", spec.key, city, exc)
+                    report.notices.append(f"{spec.key} for {city}: unreachable ({type(exc).__name__}); kept pending")
+                    continue
+                done = [d.id for d in pending if d.id in already]
+                if done:
+                    store.mark_sent(done, clock.now, "reconciled")
+                    pending = [d for d in pending if d.id not in already]
+                if not pending:
+                    continue
             last = store.last_sent_at(city, spec.key)
             if last is not None and clock.now - last < CADENCE_GAP[spec.cadence]:
                 continue  # not due yet; stays in the outbox
@@ -232,17 +256,22 @@ def queue_and_send(dep: Deployment, store: Store, channels: dict[str, Channel], 
             if not items:
                 continue
             digest = Digest(city, profile.city.name, profile.city.language, tuple(items), dep.settings.timezone)
+
+            def confirm(ids: list[int], ref: str | None) -> None:
+                store.mark_sent(list(ids), dt.datetime.now(dt.timezone.utc), ref)
+
             try:
-                result = channels[spec.kind].send(spec, digest)
-            except NotConfigured as exc:
-                report.notices.append(str(exc))
+                result = channel.send(spec, digest, confirm)
+            except ChannelBlocked as exc:
+                store.block_channel(spec.key, city, str(exc), clock.now)
+                report.notices.append(f"{spec.key} for {city} is stopped: {exc}")
                 continue
             except Exception as exc:  # noqa: BLE001 - one channel never stops the others
                 log.warning("channel %s for %s failed: %s", spec.key, city, exc)
                 store.mark_failed([i.delivery_id for i in items], clock.now, f"{type(exc).__name__}: {exc}")
                 report.deliveries["failed"] += len(items)
                 continue
-            store.mark_sent(list(result.sent), clock.now)
+            store.block_channel(spec.key, city, None, None)
             if result.failed:
                 store.mark_failed(list(result.failed), clock.now, result.error or "failed")
             report.deliveries["sent"] += len(result.sent)

@@ -64,5 +64,6 @@ def status_report(dep: Deployment, store: Store) -> dict:
             "ok": None if not st else bool(st.get("ok")), "items": st.get("items"),
             "error": st.get("error"), "warning": st.get("warning"), "failures": st.get("failures") or 0,
         }
+    channels = {f"{city}:{channel}": state for (channel, city), state in store.blocked_channels().items()}
     return {"sources": sources, "deliveries": store.delivery_counts(), "calls": store.count_calls(),
-            "last_run": store.last_run()}
+            "last_run": store.last_run(), "stopped_channels": channels}

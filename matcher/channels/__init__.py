@@ -49,17 +49,31 @@ class SendResult:
 class Channel(Protocol):
     kind: str
 
-    def send(self, spec: ChannelSpec, digest: Digest) -> SendResult: ...
+    def send(self, spec: ChannelSpec, digest: Digest, confirm) -> SendResult:
+        """Deliver; call ``confirm(delivery_ids, message_ref)`` as soon as
+        each part is accepted, so the outbox records it at once."""
+        ...
 
 
 class NotConfigured(Exception):
     """A channel that cannot run here says why, once; the rest runs."""
 
 
-def build_channels(stream) -> dict[str, Channel]:
-    from .console import ConsoleChannel
+def build_channels(stream, settings=None, environ=None) -> tuple[dict[str, Channel], dict[str, str]]:
+    """The channels that can run here, and why each other one cannot."""
+    import os
 
-    return {"console": ConsoleChannel(stream)}
+    from .console import ConsoleChannel
+    from .slack import SlackChannel
+
+    channels: dict[str, Channel] = {"console": ConsoleChannel(stream)}
+    unavailable: dict[str, str] = {}
+    if settings is not None:
+        try:
+            channels["slack"] = SlackChannel.from_settings(settings, os.environ if environ is None else environ)
+        except NotConfigured as exc:
+            unavailable["slack"] = str(exc)
+    return channels, unavailable
 
 
 __all__ = ["Channel", "Digest", "DigestItem", "NotConfigured", "SendResult", "build_channels", "field"]

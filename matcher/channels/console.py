@@ -47,7 +47,9 @@ class ConsoleChannel:
     def __init__(self, stream):
         self.stream = stream
 
-    def send(self, spec: ChannelSpec, digest: Digest) -> SendResult:
+    def send(self, spec: ChannelSpec, digest: Digest, confirm) -> SendResult:
         self.stream.write(format_digest(digest) + "\n")
         self.stream.flush()
-        return SendResult(sent=tuple(i.delivery_id for i in digest.items))
+        ids = [i.delivery_id for i in digest.items]
+        confirm(ids, None)
+        return SendResult(sent=tuple(ids))

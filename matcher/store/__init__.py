@@ -397,8 +397,33 @@ class Store:
             )
             return {r.call_id for r in rows}
 
-    def mark_sent(self, ids: list[int], now: dt.datetime) -> None:
+    def mark_sent(self, ids: list[int], now: dt.datetime, ref: str | None = None) -> None:
+        """Record rows as delivered (``ref``: the message that carried them)."""
         self._mark(ids, "sent", now, None)
+        if ref is not None and ids:
+            with self.engine.begin() as conn:
+                conn.execute(text("UPDATE deliveries SET message_ref = :r WHERE id = :id"),
+                             [{"r": ref, "id": i} for i in ids])
+
+    def pending_since(self, city: str, channel: str) -> dt.datetime | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                text("SELECT MIN(created_at) FROM deliveries WHERE city = :c AND channel = :ch AND status = 'pending'"),
+                {"c": city, "ch": channel}).scalar_one()
+        return _dt(value)
+
+    def block_channel(self, channel: str, city: str, error: str | None, now: dt.datetime | None) -> None:
+        """Stop (``now``) or release (``now=None``) a channel after a permanent error."""
+        with self.engine.begin() as conn:
+            conn.execute(text("DELETE FROM channel_state WHERE channel = :ch AND city = :c"), {"ch": channel, "c": city})
+            if now is not None:
+                conn.execute(text("INSERT INTO channel_state (channel, city, error, blocked_at) VALUES (:ch, :c, :e, :t)"),
+                             {"ch": channel, "c": city, "e": error, "t": _iso(now)})
+
+    def blocked_channels(self) -> dict[tuple[str, str], dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(text("SELECT * FROM channel_state")).fetchall()
+        return {(r.channel, r.city): {"error": r.error, "blocked_at": r.blocked_at} for r in rows}
 
     def mark_failed(self, ids: list[int], now: dt.datetime, error: str) -> None:
         self._mark(ids, "pending", now, error)  # stays in the outbox for the next cycle

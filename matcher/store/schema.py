@@ -107,6 +107,17 @@ MIGRATIONS: list[list[str]] = [
     [
         "ALTER TABLE calls ADD COLUMN terms TEXT",
     ],
+    # 4: the message that delivered a row; channels stopped by a permanent error
+    [
+        "ALTER TABLE deliveries ADD COLUMN message_ref TEXT",
+        """CREATE TABLE channel_state (
+            channel TEXT NOT NULL,
+            city TEXT NOT NULL,
+            error TEXT,
+            blocked_at TEXT,
+            PRIMARY KEY (channel, city)
+        )""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,179 @@
+"""Slack delivery against a local Slack-compatible server: Block Kit limits,
+escaping, language, exactly once across crashes and outages, permanent errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from fakeslack import FakeSlack
+from matcher.channels import Digest, DigestItem
+from matcher.channels.blocks import MAX_BLOCKS, MAX_SECTION, digest_messages, escape, format_date
+
+TOKEN_ENV = "FUNDBOT_TEST_SLACK_TOKEN"
+HOSTILE = "Grant for <!channel> cities & <https://evil.example|click here> *now*"
+
+
+def item(n: int, **kw) -> DigestItem:
+    base = dict(delivery_id=n, title=f"Call {n}", funder="Vinnova", url=f"https://example.org/{n}",
+                deadline=dt.datetime(2027, 3, 31, 12, tzinfo=dt.timezone.utc), status="open", score=0.81,
+                need_id="n1", need_text="Laddinfrastruktur", passage="Stöd till laddinfrastruktur.")
+    base.update(kw)
+    return DigestItem(**base)
+
+
+def test_feed_text_is_escaped_and_pings_no_one():
+    digest = Digest("c", "Norrby <kommun>", "en", (item(1, title=HOSTILE, passage="see <@U123> & <!here>",
+                                                      funder="<!everyone>", caveats=("<tricky>",)),))
+    (items, blocks, fallback), = digest_messages(digest)
+    dumped = json.dumps(blocks)
+    for raw in ("<!channel>", "<!here>", "<!everyone>", "<https://evil.example", "<@U123>", "<tricky>", "<kommun>"):
+        assert raw not in dumped and raw not in fallback
+    assert escape(HOSTILE) in dumped  # shown as text
+    assert "&amp;" in dumped
+
+
+def test_limits_split_long_digests_between_items():
+    long_passage = "ord " * 2000
+    digest = Digest("c", "Norrby", "sv", tuple(item(n, passage=long_passage, caveats=("x",)) for n in range(30)))
+    messages = digest_messages(digest)
+    assert len(messages) > 1
+    assert sum(len(items) for items, _, _ in messages) == 30
+    for items, blocks, _ in messages:
+        assert len(blocks) <= MAX_BLOCKS
+        for b in blocks:
+            if b["type"] == "section":
+                assert len(b["text"]["text"]) <= MAX_SECTION
+            if b["type"] == "header":
+                assert len(b["text"]["text"]) <= 150
+
+
+def test_swedish_digest_reads_swedish():
+    (items, blocks, _), = digest_messages(Digest("c", "Norrby", "sv", (item(1),)))
+    text = json.dumps(blocks, ensure_ascii=False)
+    assert "Finansieringsförslag för Norrby" in text
+    assert "Inte relevant" in text and "Vi söker" in text and "Sista dag: 31 mars 2027 kl. 14.00" in text
+    (items, blocks, _), = digest_messages(Digest("c", "Norrby", "en", (item(1),)))
+    assert "We apply" in json.dumps(blocks) and "31 March 2027, 14:00" in json.dumps(blocks)
+    assert format_date(dt.datetime(2026, 10, 25, 1, 30, tzinfo=dt.timezone.utc), "sv") == "25 oktober 2026 kl. 02.30"
+
+
+@pytest.fixture
+def slack(deployment, monkeypatch):
+    with FakeSlack() as server:
+        monkeypatch.setenv(TOKEN_ENV, server.token)
+        config = (deployment.root / "config.toml").read_text()
+        config += f'\n[slack]\ntoken_env = "{TOKEN_ENV}"\nbase_url = "{server.base_url}"\n'
+        (deployment.root / "config.toml").write_text(config)
+        for city, channel in (("norrby", "C0NORRBY"), ("sunnana", "C0SUNNANA")):
+            path = deployment.root / f"profiles/{city}.toml"
+            path.write_text(path.read_text().replace('kind = "console"', f'kind = "slack"\ntarget = "{channel}"'))
+            server.add_channel(channel)
+        yield deployment, server
+
+
+def run(deployment, check=True) -> dict:
+    proc = deployment.cli("run", "--once", "--offline", "--json")
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def sent_rows(deployment) -> dict[str, list[int]]:
+    from matcher.store import Store
+
+    store = Store(deployment.load().store_url)
+    out: dict[str, list[int]] = {}
+    for d in store.deliveries(status="sent"):
+        out.setdefault(d.channel, []).append(d.id)
+    return out
+
+
+def test_digest_per_city_and_nothing_twice(slack):
+    deployment, server = slack
+    first = run(deployment)
+    assert first["deliveries"]["sent"] > 0 and first["deliveries"]["pending"] == 0
+    for channel in ("C0NORRBY", "C0SUNNANA"):
+        (message,) = server.messages[channel]
+        assert message["metadata"]["event_type"] == "fundbot_suggestion"
+        ids = server.delivered(channel)
+        assert ids and len(ids) == len(set(ids))
+        assert sorted(ids) == sorted(sent_rows(deployment)[f"slack:{channel}"])
+    second = run(deployment)
+    assert second["deliveries"] == {"sent": 0, "pending": 0, "failed": 0}
+    assert all(len(server.messages[c]) == 1 for c in ("C0NORRBY", "C0SUNNANA"))
+
+
+def test_slack_down_for_a_whole_cycle_then_everything_arrives_once(slack):
+    deployment, server = slack
+    server.faults["conversations.history"] = ["500"] * 10
+    server.faults["chat.postMessage"] = ["500"] * 10
+    down = run(deployment)
+    assert down["deliveries"]["sent"] == 0 and down["deliveries"]["pending"] > 0
+    server.faults.clear()
+    up = run(deployment)
+    assert up["deliveries"]["sent"] == down["deliveries"]["pending"] and up["deliveries"]["pending"] == 0
+    for channel in ("C0NORRBY", "C0SUNNANA"):
+        ids = server.delivered(channel)
+        assert ids and len(ids) == len(set(ids))
+
+
+def test_rate_limit_is_waited_out(slack):
+    deployment, server = slack
+    server.faults["chat.postMessage"] = ["429"]
+    summary = run(deployment)
+    assert summary["deliveries"]["pending"] == 0
+    assert sum(len(server.delivered(c)) for c in ("C0NORRBY", "C0SUNNANA")) == summary["deliveries"]["sent"]
+
+
+def test_permanent_error_stops_that_channel_only(slack):
+    deployment, server = slack
+    del server.messages["C0SUNNANA"]  # the bot was never invited / the channel is gone
+    summary = run(deployment)
+    assert summary["deliveries"]["pending"] > 0
+    assert server.delivered("C0NORRBY")
+    status = json.loads(deployment.cli("status", "--json", check=True).stdout)
+    (key, state), = status["stopped_channels"].items()
+    assert key == "sunnana:slack:C0SUNNANA" and "channel_not_found" in state["error"]
+    calls_before = len(server.calls)
+    run(deployment)  # stopped: not retried in the next cycle
+    assert not any(p.get("channel") == "C0SUNNANA" for _, p in server.calls[calls_before:])
+
+
+def test_killed_mid_digest_then_restarted_delivers_exactly_once(slack):
+    deployment, server = slack
+    # the first message is stored by Slack, but its answer never reaches fundbot: it is killed first
+    server.faults["chat.postMessage"] = ["slow:30"]
+    proc = subprocess.Popen([sys.executable, "-m", "matcher.cli", "run", "--once", "--offline", "--json",
+                             "--config", str(deployment.config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            cwd=deployment.root, env=os.environ.copy())
+    assert server.posted.wait(120), "nothing was posted"
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    assert sum(len(m) for m in server.messages.values()) == 1
+    summary = run(deployment)  # restart: reconciles with the channel history before posting
+    assert summary["deliveries"]["pending"] == 0
+    for channel in ("C0NORRBY", "C0SUNNANA"):
+        ids = server.delivered(channel)
+        assert ids and len(ids) == len(set(ids)), (channel, ids)
+        assert len(server.messages[channel]) == 1
+    rows = sent_rows(deployment)
+    assert sorted(rows["slack:C0NORRBY"] + rows["slack:C0SUNNANA"]) == sorted(
+        server.delivered("C0NORRBY") + server.delivered("C0SUNNANA"))
+
+
+def test_no_token_switches_slack_off_with_a_reason(slack, monkeypatch):
+    deployment, server = slack
+    monkeypatch.delenv(TOKEN_ENV)
+    proc = deployment.cli("run", "--once", "--offline", "--json")
+    assert proc.returncode == 0
+    assert f"set the environment variable {TOKEN_ENV}" in proc.stderr
+    assert not any(server.messages.values())

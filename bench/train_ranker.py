@@ -1,7 +1,7 @@
 """Fit the ranking model on a labelled set and report leave-one-city-out
 quality (the model that scores a city never saw that city's labels).
 
-    python bench/train_ranker.py [--set ../shared/eval/dev] [--out matcher/data/ranker.json] [--dry-run]
+    python bench/train_ranker.py [--set tests/data/eval-dev] [--out matcher/data/ranker.json] [--dry-run]
 
 Writes the model with one set of heads fitted on every city ("all", used for
 cities it has never seen) and one fitted without each city ("without"), so
@@ -42,7 +42,7 @@ def fit_heads(X: np.ndarray, grades: np.ndarray, C: float) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--set", default=str(ROOT.parent / "shared/eval/dev"))
+    ap.add_argument("--set", default=str(ROOT / "tests/data/eval-dev"))
     ap.add_argument("--out", default=str(ROOT / "matcher/data/ranker.json"))
     ap.add_argument("--model", default="multilingual-e5-small")
     ap.add_argument("--C", type=float, default=1.0)

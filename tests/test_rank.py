@@ -80,7 +80,7 @@ def test_vectorised_eligibility_agrees_with_the_rules():
 
     from matcher.eligibility import EligibilityMatrix, judge, read_terms
 
-    dev = Path(__file__).resolve().parents[2] / "shared/eval/dev"
+    dev = Path(__file__).resolve().parent / "data/eval-dev"
     calls = [json.loads(line) for line in (dev / "calls.jsonl").read_text().splitlines() if line.strip()]
     terms = [read_terms(title=c["title"], text=c["text"], eligibility=c.get("eligibility"), funder=c["funder"])
              for c in calls]

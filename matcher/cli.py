@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("check", parents=[common], help="validate config, feeds and profiles")
 
+    mark = sub.add_parser("mark", parents=[common], help="record a city's decision on a call")
+    mark.add_argument("--city", required=True, metavar="ID")
+    mark.add_argument("call", metavar="CALL", help="call id, source:native_id, or official identifier")
+    mark.add_argument("decision", choices=["applying", "relevant", "not-relevant"])
+    mark.add_argument("--who", default=None, help="who decided (default: the login name)")
+
     ev = sub.add_parser("eval", parents=[common], help="ranking quality on a labelled set")
     ev.add_argument("--calls", required=True, metavar="F", help="calls.jsonl")
     ev.add_argument("--profiles", required=True, metavar="DIR", help="folder of city profiles")
@@ -235,7 +241,22 @@ def cmd_eval(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "suggest": cmd_suggest, "status": cmd_status, "check": cmd_check, "eval": cmd_eval}
+def cmd_mark(args) -> int:
+    import datetime as dt
+    import getpass
+
+    dep = _load(args)
+    profile = dep.profile(args.city)
+    store = _open_store(dep)
+    call = store.find_call(args.call)
+    if call is None:
+        raise FundbotError(f"no call {args.call!r} in the store (use an id from `fundbot suggest --json`)")
+    store.add_mark(profile.city.id, call.id, args.decision, args.who or getpass.getuser(), dt.datetime.now(dt.timezone.utc))
+    print(f"{profile.city.name}: {call.record.title} marked {args.decision}")
+    return 0
+
+
+COMMANDS = {"mark": cmd_mark, "run": cmd_run, "suggest": cmd_suggest, "status": cmd_status, "check": cmd_check, "eval": cmd_eval}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -200,7 +200,8 @@ def queue_and_send(dep: Deployment, store: Store, channels: dict[str, Channel], 
     top = dep.settings.matcher.top
     for profile in dep.profiles:
         city = profile.city.id
-        ranked = matches.get(city, [])
+        hidden = {cid for cid, mark in store.marks(city).items() if mark == "not-relevant"}
+        ranked = [m for m in matches.get(city, []) if m.call_id not in hidden]
         for spec in profile.channels:
             if spec.kind not in channels:
                 reason = unavailable.get(spec.kind, f"channel kind {spec.kind!r} is not available in this version")

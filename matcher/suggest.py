@@ -25,6 +25,8 @@ def suggestions(store: Store, profile: Profile, *, top: int = 10,
                  " ORDER BY score DESC, call_id LIMIT :n"),
             {"c": profile.city.id, "n": top},
         ).fetchall()
+    marks = store.marks(profile.city.id)
+    rows = [r for r in rows if marks.get(r.call_id) != "not-relevant"]
     calls = {c.id: c for c in store.calls(include_gone=True, ids=[r.call_id for r in rows])}
     needs = {n.id: n for n in profile.needs}
     out = []
@@ -47,6 +49,7 @@ def suggestions(store: Store, profile: Profile, *, top: int = 10,
             "deadline": deadline.isoformat() if deadline else None,
             "deadlines": [d.isoformat() for d in call.record.deadlines],
             "status": call.status(at),
+            "mark": marks.get(call.id),
             "eligibility": {"status": detail.get("eligibility", "unknown"), "reasons": detail.get("reasons", []),
                             "caveats": detail.get("caveats", [])},
         })

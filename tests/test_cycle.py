@@ -108,3 +108,19 @@ def test_help_does_not_import_torch():
     code = "import sys; from matcher.cli import main\ntry: main(['--help'])\nexcept SystemExit: pass\nassert 'torch' not in sys.modules and 'sentence_transformers' not in sys.modules"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_mark_not_relevant_hides_the_call_and_marks_are_kept(deployment):
+    deployment.cli("run", "--once", "--offline", check=True)
+    before = json.loads(deployment.cli("suggest", "--city", "norrby", "--json", check=True).stdout)["suggestions"]
+    target = before[0]
+    proc = deployment.cli("mark", "--city", "norrby", str(target["call_id"]), "not-relevant", "--who", "anna")
+    assert proc.returncode == 0 and "marked not-relevant" in proc.stdout
+    after = json.loads(deployment.cli("suggest", "--city", "norrby", "--json", check=True).stdout)["suggestions"]
+    assert target["call_id"] not in {s["call_id"] for s in after}
+    other = json.loads(deployment.cli("suggest", "--city", "sunnana", "--json", check=True).stdout)["suggestions"]
+    assert target["call_id"] in {s["call_id"] for s in other}  # only for that city
+    by_ref = deployment.cli("mark", "--city", "norrby", f"{target['source']}:{target['native_id']}", "applying")
+    assert by_ref.returncode == 0
+    assert deployment.cli("mark", "--city", "norrby", "no-such-call", "relevant").returncode == 1
+    assert deployment.cli("mark", "--city", "norrby", "1", "maybe").returncode == 2

@@ -461,6 +461,23 @@ class Store:
                     counts["pending"] += r.n
         return counts
 
+    # --- marks (feedback) --------------------------------------------------------
+
+    MARKS = ("applying", "relevant", "not-relevant")
+
+    def add_mark(self, city: str, call_id: int, mark: str, who: str | None, now: dt.datetime) -> None:
+        if mark not in self.MARKS:
+            raise ValueError(f"unknown mark {mark!r} (known: {', '.join(self.MARKS)})")
+        with self.engine.begin() as conn:
+            conn.execute(text("INSERT INTO marks (city, call_id, mark, who, at) VALUES (:c, :id, :m, :w, :t)"),
+                         {"c": city, "id": call_id, "m": mark, "w": who, "t": _iso(now)})
+
+    def marks(self, city: str) -> dict[int, str]:
+        """Each call's latest mark for the city."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(text("SELECT call_id, mark FROM marks WHERE city = :c ORDER BY id"), {"c": city})
+            return {r.call_id: r.mark for r in rows}
+
     # --- runs ---------------------------------------------------------------------
 
     def start_run(self, now: dt.datetime, today: dt.date, offline: bool) -> int:

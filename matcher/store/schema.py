@@ -118,6 +118,18 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (channel, city)
         )""",
     ],
+    # 5: a city's decisions on calls (buttons and `fundbot mark`), the latest one counts
+    [
+        """CREATE TABLE marks (
+            id {pk},
+            city TEXT NOT NULL,
+            call_id INTEGER NOT NULL REFERENCES calls (id),
+            mark TEXT NOT NULL,
+            who TEXT,
+            at TEXT NOT NULL
+        )""",
+        "CREATE INDEX marks_city_call ON marks (city, call_id, id)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -64,6 +64,10 @@ class ChannelSpec(_Strict):
         return f"{self.kind}:{self.target or '-'}"
 
 
+class DeliverySettings(_Strict):
+    reminder_days: int = Field(7, ge=0, le=90)
+
+
 class SlackSettings(_Strict):
     token_env: str = "SLACK_BOT_TOKEN"
     base_url: str = "https://slack.com/api/"
@@ -80,6 +84,7 @@ class Settings(_Strict):
     store: StoreSettings = StoreSettings()
     matcher: MatcherSettings = MatcherSettings()
     http: HttpSettings = HttpSettings()
+    delivery: DeliverySettings = DeliverySettings()
     slack: SlackSettings = SlackSettings()
     coordination: CoordinationSettings = CoordinationSettings()
 

@@ -135,6 +135,7 @@ def fetch_source(dep: Deployment, store: Store, source: SourceSpec, clock: Clock
         return outcome
     result = store.sync_source(source.id, records, clock.now, at=clock.at)
     outcome["new"], outcome["changed"], outcome["gone"] = len(result.new), len(result.changed), len(result.gone)
+    outcome["changes"] = result.changed  # call id → changed fields (for follow-ups; not in the summary)
     store.record_fetch(source.id, clock.now, ok=True, items=len(records),
                        validators=getattr(fetcher, "new_validators", None) or None)
     log.info("source %s: %d calls (%d new, %d changed, %d gone)", source.id, len(records),
@@ -217,7 +218,9 @@ def queue_and_send(dep: Deployment, store: Store, channels: dict[str, Channel], 
             if blocked and clock.now - dt.datetime.fromisoformat(blocked["blocked_at"]) < BLOCKED_RETRY:
                 report.notices.append(f"{spec.key} for {city} is stopped: {blocked['error']} (fix it; retried daily)")
                 continue
-            pending = store.deliveries(status="pending", city=city, channel=spec.key)
+            send_notices(dep, store, channels, profile, spec, clock, report)
+            pending = [d for d in store.deliveries(status="pending", city=city, channel=spec.key)
+                       if d.kind == "suggestion"]
             if not pending:
                 continue
             channel = channels[spec.kind]
@@ -279,6 +282,71 @@ def queue_and_send(dep: Deployment, store: Store, channels: dict[str, Channel], 
             report.deliveries["failed"] += len(result.failed)
 
 
+# --- follow-ups: changes that matter, deadline reminders --------------------------
+
+MATTERS = {"deadlines", "status", "budget"}
+
+
+def queue_notices(dep: Deployment, store: Store, changes: dict[int, list[str]], clock: Clock) -> None:
+    """Queue a follow-up for every channel that was suggested a call which
+    has now changed in a way that matters (deadline moved, reopened, budget),
+    and a reminder ``[delivery] reminder_days`` before each deadline of a call
+    a city is applying for.  Each is queued once (keyed by what it says)."""
+    days = dep.settings.delivery.reminder_days
+    for profile in dep.profiles:
+        city = profile.city.id
+        suggested = [d for d in store.deliveries(city=city) if d.kind == "suggestion" and d.status == "sent"]
+        applying = {cid for cid, mark in store.marks(city).items() if mark == "applying"}
+        for d in suggested:
+            fields = sorted(MATTERS & set(changes.get(d.call_id, ())))
+            call = store.call(d.call_id)
+            if call is None:
+                continue
+            if fields:
+                store.queue_delivery(city, d.channel, d.call_id, f"change:{call.content_hash[:16]}",
+                                     score=None, need_id=",".join(fields), now=clock.now)
+            if d.call_id in applying:
+                upcoming = call.next_deadline(clock.at)
+                if upcoming and upcoming - clock.at <= dt.timedelta(days=days):
+                    store.queue_delivery(city, d.channel, d.call_id, f"reminder:{upcoming.date().isoformat()}",
+                                         score=None, need_id=None, now=clock.now)
+
+
+def send_notices(dep: Deployment, store: Store, channels: dict[str, Channel], profile: Profile, spec,
+                 clock: Clock, report: "CycleReport") -> None:
+    """Post pending follow-ups of one city and channel (threaded on Slack)."""
+    from .channels import Notice
+
+    city = profile.city.id
+    pending = [d for d in store.deliveries(status="pending", city=city, channel=spec.key) if d.kind != "suggestion"]
+    if not pending:
+        return
+    parents = {d.call_id: d for d in store.deliveries(status="sent", city=city, channel=spec.key)
+               if d.kind == "suggestion"}
+    channel = channels[spec.kind]
+    for d in pending:
+        call = store.call(d.call_id)
+        parent = parents.get(d.call_id)
+        if call is None or parent is None:
+            continue
+        notice = Notice(delivery_id=d.id, kind=d.kind.split(":")[0], city_id=city, language=profile.city.language,
+                        title=call.record.title, url=call.record.url, deadline=call.next_deadline(clock.at),
+                        status=call.status(clock.at), budget=call.record.budget,
+                        fields=tuple((d.need_id or "").split(",")) if d.need_id else (),
+                        thread=parent.message_ref, timezone=dep.settings.timezone)
+        try:
+            ref = channel.notify(spec, notice)
+        except ChannelBlocked as exc:
+            store.block_channel(spec.key, city, str(exc), clock.now)
+            return
+        except Exception as exc:  # noqa: BLE001 - transient: stays pending
+            store.mark_failed([d.id], clock.now, f"{type(exc).__name__}: {exc}")
+            report.deliveries["failed"] += 1
+            return
+        store.mark_sent([d.id], clock.now, ref)
+        report.deliveries["sent"] += 1
+
+
 # --- the whole cycle ----------------------------------------------------------------------
 
 
@@ -288,6 +356,7 @@ def run_cycle(dep: Deployment, store: Store, embedder: Embedder, channels: dict[
               progress: Callable[[str], None] | None = None) -> CycleReport:
     progress = progress or (lambda msg: log.info("%s", msg))
     report = CycleReport(today=clock.today.isoformat())
+    changes: dict[int, list[str]] = {}
     run_id = store.start_run(clock.now, clock.today, offline)
     for source in dep.sources:
         if not source.enabled:
@@ -297,6 +366,7 @@ def run_cycle(dep: Deployment, store: Store, embedder: Embedder, channels: dict[
         report.sources[source.id] = {k: outcome[k] for k in ("ok", "items", "new", "changed", "error", "warning")}
         report.calls["new"] += outcome["new"]
         report.calls["changed"] += outcome["changed"]
+        changes.update(outcome.get("changes") or {})
         report.calls["gone"] += outcome["gone"]
     store.link_duplicates()
     pool = open_calls(store, clock)
@@ -309,6 +379,7 @@ def run_cycle(dep: Deployment, store: Store, embedder: Embedder, channels: dict[
         thresholds = [c.min_score for c in profile.channels if c.min_score is not None]
         floor = min(thresholds) if thresholds else dep.settings.matcher.min_score
         report.matches += sum(1 for m in city_matches if m.score >= floor)
+    queue_notices(dep, store, changes, clock)
     queue_and_send(dep, store, channels, matches, {c.id: c for c in pool}, clock, report, unavailable or {})
     report.deliveries["pending"] = len(store.deliveries(status="pending"))
     store.finish_run(run_id, dt.datetime.now(dt.timezone.utc), report.as_dict())

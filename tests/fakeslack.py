@@ -120,6 +120,15 @@ class FakeSlack:
                 return {"ok": True, "channel": p["channel"], "ts": p["ts"]}
         return {"ok": False, "error": "message_not_found"}
 
+    def api_conversations_replies(self, p: dict) -> dict:
+        channel = p.get("channel")
+        if channel not in self.messages:
+            return {"ok": False, "error": "channel_not_found"}
+        include = str(p.get("include_all_metadata", "")).lower() in {"1", "true"}
+        thread = [dict(m, metadata=m["metadata"] if include else None) for m in self.messages[channel]
+                  if m["ts"] == p.get("ts") or m.get("thread_ts") == p.get("ts")]
+        return {"ok": True, "messages": thread, "has_more": False}
+
     def api_conversations_history(self, p: dict) -> dict:
         channel = p.get("channel")
         if channel not in self.messages:
@@ -127,7 +136,7 @@ class FakeSlack:
         oldest = float(p.get("oldest") or 0)
         include = str(p.get("include_all_metadata", "")).lower() in {"1", "true"}
         found = [dict(m, metadata=m["metadata"] if include else None) for m in reversed(self.messages[channel])
-                 if float(m["ts"]) > oldest]
+                 if float(m["ts"]) > oldest and not m.get("thread_ts")]
         return {"ok": True, "messages": found, "has_more": False, "response_metadata": {"next_cursor": ""}}
 
     # --- for tests ----------------------------------------------------------------------

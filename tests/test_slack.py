@@ -177,3 +177,53 @@ def test_no_token_switches_slack_off_with_a_reason(slack, monkeypatch):
     assert proc.returncode == 0
     assert f"set the environment variable {TOKEN_ENV}" in proc.stderr
     assert not any(server.messages.values())
+
+
+def _suggested(deployment, city: str) -> list[dict]:
+    return json.loads(deployment.cli("suggest", "--city", city, "--top", "50", "--json", check=True).stdout)["suggestions"]
+
+
+def test_a_change_that_matters_is_a_threaded_reply_once(slack):
+    deployment, server = slack
+    run(deployment)
+    (parent,) = server.messages["C0NORRBY"]
+    sent_ids = set(server.delivered("C0NORRBY"))
+    from matcher.store import Store
+
+    store = Store(deployment.load().store_url)
+    eu = next(d for d in store.deliveries(city="norrby", status="sent")
+              if d.id in sent_ids and store.call(d.call_id).record.source == "eu"
+              and store.call(d.call_id).record.deadlines)
+    identifier = store.call(eu.call_id).record.identifier
+    page = deployment.root / "feeds/snapshots/eu/page-0001.json"
+    data = json.loads(page.read_text())
+    for row in data["results"]:
+        md = row.get("metadata") or row
+        if (md.get("identifier") or [None])[0] == identifier:
+            md["deadlineDate"] = ["2027-11-30T17:00:00.000+0100"]
+    page.write_text(json.dumps(data))
+    summary = run(deployment)
+    assert summary["calls"]["changed"] >= 1
+    replies = [m for m in server.messages["C0NORRBY"] if m.get("thread_ts")]
+    assert len(replies) >= 1 and all(m["thread_ts"] == parent["ts"] for m in replies)
+    assert any("Ändrat" in m["text"] and "30 november 2027" in m["text"] for m in replies)
+    again = run(deployment)
+    assert again["deliveries"]["sent"] == 0
+    assert len([m for m in server.messages["C0NORRBY"] if m.get("thread_ts")]) == len(replies)
+
+
+def test_reminder_before_the_deadline_of_a_call_we_apply_for(slack):
+    deployment, server = slack
+    run(deployment)
+    target = next(s for s in _suggested(deployment, "norrby") if s["identifier"] == "HORIZON-EIC-2026-ACCELERATOR-01")
+    assert deployment.cli("mark", "--city", "norrby", str(target["call_id"]), "applying").returncode == 0
+    early = json.loads(deployment.cli("run", "--once", "--offline", "--as-of", "2026-11-30", "--json",
+                                      check=True).stdout)
+    assert not [m for m in server.messages["C0NORRBY"] if m.get("thread_ts")]  # 17 days before: too early
+    due = json.loads(deployment.cli("run", "--once", "--offline", "--as-of", "2026-12-12", "--json",
+                                    check=True).stdout)
+    reminders = [m for m in server.messages["C0NORRBY"] if m.get("thread_ts")]
+    assert len(reminders) == 1 and "Påminnelse" in reminders[0]["text"] and "17 december 2026" in reminders[0]["text"]
+    deployment.cli("run", "--once", "--offline", "--as-of", "2026-12-13", check=True)
+    assert len([m for m in server.messages["C0NORRBY"] if m.get("thread_ts")]) == 1
+    assert early["deliveries"]["failed"] == due["deliveries"]["failed"] == 0

@@ -40,6 +40,24 @@ class Digest:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """A follow-up on a call already suggested: it changed, or its deadline nears."""
+
+    delivery_id: int
+    kind: str  # "change" | "reminder"
+    city_id: str
+    language: str
+    title: str
+    url: str | None
+    deadline: dt.datetime | None
+    status: str
+    budget: str | None
+    fields: tuple[str, ...] = ()  # what changed
+    thread: str | None = None  # the message that suggested the call (Slack ts)
+    timezone: str = "Europe/Stockholm"
+
+
+@dataclass(frozen=True)
 class SendResult:
     sent: tuple[int, ...] = ()  # delivery ids
     failed: tuple[int, ...] = ()

@@ -119,3 +119,27 @@ def digest_messages(digest: Digest) -> list[tuple[list[DigestItem], list[dict], 
         assert len(blocks) <= MAX_BLOCKS
         out.append((items, blocks, fallback))
     return out
+
+
+NOTICE = {
+    "sv": {"change": "Ändrat: {title}", "reminder": "Påminnelse: {title}", "deadlines": "ny sista dag {deadline}",
+           "status": "status: {status}", "budget": "budget: {budget}", "due": "sista dag {deadline}",
+           "statuses": {"open": "öppen", "forthcoming": "öppnar snart", "closed": "stängd"}},
+    "en": {"change": "Changed: {title}", "reminder": "Reminder: {title}", "deadlines": "new deadline {deadline}",
+           "status": "status: {status}", "budget": "budget: {budget}", "due": "deadline {deadline}",
+           "statuses": {"open": "open", "forthcoming": "opens soon", "closed": "closed"}},
+}
+
+
+def notice_text(notice) -> str:
+    """One escaped line for a follow-up, in the city's language."""
+    t = NOTICE.get(notice.language, NOTICE["en"])
+    deadline = format_date(notice.deadline, notice.language, notice.timezone) if notice.deadline else "–"
+    title = escape(notice.title)
+    head = t[notice.kind].format(title=f"<{escape(notice.url)}|{title}>" if notice.url else title)
+    if notice.kind == "reminder":
+        parts = [t["due"].format(deadline=deadline)]
+    else:
+        parts = [t[f].format(deadline=deadline, status=t["statuses"].get(notice.status, notice.status),
+                             budget=escape(notice.budget or "–")) for f in notice.fields if f in t]
+    return head + " — " + "; ".join(parts)

@@ -53,3 +53,10 @@ class ConsoleChannel:
         ids = [i.delivery_id for i in digest.items]
         confirm(ids, None)
         return SendResult(sent=tuple(ids))
+
+    def notify(self, spec: ChannelSpec, notice) -> str:
+        from .blocks import notice_text
+
+        self.stream.write(notice_text(notice).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&") + "\n")
+        self.stream.flush()
+        return "console"

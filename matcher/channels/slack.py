@@ -76,6 +76,33 @@ class SlackChannel:
             self._raise_permanent(exc)
             raise
 
+    # --- follow-ups, threaded under the suggestion ----------------------------------------
+
+    def notify(self, spec: ChannelSpec, notice) -> str:
+        """Post a follow-up as a reply in the suggestion's thread — once: the
+        thread is read first, and a reply carrying this row is not repeated."""
+        from slack_sdk.errors import SlackApiError
+
+        from .blocks import notice_text
+
+        try:
+            if notice.thread:
+                replies = self.client.conversations_replies(channel=spec.target, ts=notice.thread,
+                                                            include_all_metadata=True)
+                for message in replies.get("messages", []):
+                    payload = (message.get("metadata") or {}).get("event_payload") or {}
+                    if notice.delivery_id in [int(d) for d in payload.get("deliveries", [])]:
+                        return str(message.get("ts"))
+            self._pace(spec.target)
+            resp = self.client.chat_postMessage(
+                channel=spec.target, thread_ts=notice.thread, text=notice_text(notice), unfurl_links=False,
+                metadata={"event_type": EVENT_TYPE, "event_payload": {"city": notice.city_id,
+                                                                      "deliveries": [notice.delivery_id]}})
+        except SlackApiError as exc:
+            self._raise_permanent(exc)
+            raise
+        return str(resp.get("ts"))
+
     # --- posting ----------------------------------------------------------------------
 
     def send(self, spec: ChannelSpec, digest: Digest, confirm: Callable[[list[int], str], None]) -> SendResult:

@@ -49,6 +49,7 @@ class Delivery:
     status: str
     attempts: int
     error: str | None
+    message_ref: str | None = None
 
 
 class Store:
@@ -386,7 +387,8 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(text(sql), params).fetchall()
         return [
-            Delivery(r.id, r.city, r.channel, r.call_id, r.kind, r.score, r.need_id, r.status, r.attempts, r.error)
+            Delivery(r.id, r.city, r.channel, r.call_id, r.kind, r.score, r.need_id, r.status, r.attempts, r.error,
+                     r.message_ref)
             for r in rows
         ]
 

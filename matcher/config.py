@@ -68,6 +68,15 @@ class DeliverySettings(_Strict):
     reminder_days: int = Field(7, ge=0, le=90)
 
 
+class EmailSettings(_Strict):
+    host: str | None = None
+    port: int = Field(587, ge=1, le=65535)
+    starttls: bool = True
+    user: str | None = None
+    password_env: str = "FUNDBOT_SMTP_PASSWORD"
+    from_addr: str | None = None
+
+
 class SlackSettings(_Strict):
     token_env: str = "SLACK_BOT_TOKEN"
     base_url: str = "https://slack.com/api/"
@@ -86,6 +95,7 @@ class Settings(_Strict):
     http: HttpSettings = HttpSettings()
     delivery: DeliverySettings = DeliverySettings()
     slack: SlackSettings = SlackSettings()
+    email: EmailSettings = EmailSettings()
     coordination: CoordinationSettings = CoordinationSettings()
 
     @field_validator("timezone")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from .channels import Channel, Digest, DigestItem
+from .channels import Channel, Digest, DigestItem, NotConfigured
 from .channels.slack import ChannelBlocked
 from .config import Deployment, Profile, SourceSpec
 from .embed import Embedder, embed_cached
@@ -266,6 +266,10 @@ def queue_and_send(dep: Deployment, store: Store, channels: dict[str, Channel], 
 
             try:
                 result = channel.send(spec, digest, confirm)
+            except NotConfigured as exc:
+                if str(exc) not in report.notices:
+                    report.notices.append(str(exc))
+                continue
             except ChannelBlocked as exc:
                 store.block_channel(spec.key, city, str(exc), clock.now)
                 report.notices.append(f"{spec.key} for {city} is stopped: {exc}")
@@ -336,6 +340,10 @@ def send_notices(dep: Deployment, store: Store, channels: dict[str, Channel], pr
                         thread=parent.message_ref, timezone=dep.settings.timezone)
         try:
             ref = channel.notify(spec, notice)
+        except NotConfigured as exc:
+            if str(exc) not in report.notices:
+                report.notices.append(str(exc))
+            return
         except ChannelBlocked as exc:
             store.block_channel(spec.key, city, str(exc), clock.now)
             return

@@ -82,13 +82,19 @@ def build_channels(stream, settings=None, environ=None) -> tuple[dict[str, Chann
     import os
 
     from .console import ConsoleChannel
+    from .email import EmailChannel
     from .slack import SlackChannel
+    from .teams import TeamsChannel
+    from .webhook import SlackWebhookChannel
 
-    channels: dict[str, Channel] = {"console": ConsoleChannel(stream)}
+    env = os.environ if environ is None else environ
+    channels: dict[str, Channel] = {"console": ConsoleChannel(stream), "slack-webhook": SlackWebhookChannel(env),
+                                    "teams": TeamsChannel(env)}
     unavailable: dict[str, str] = {}
     if settings is not None:
+        channels["email"] = EmailChannel(settings.email, env)
         try:
-            channels["slack"] = SlackChannel.from_settings(settings, os.environ if environ is None else environ)
+            channels["slack"] = SlackChannel.from_settings(settings, env)
         except NotConfigured as exc:
             unavailable["slack"] = str(exc)
     return channels, unavailable

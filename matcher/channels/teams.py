@@ -1,0 +1,95 @@
+"""Microsoft Teams through a Workflows webhook (the Office 365 connectors are
+retired): an Adaptive Card in a plain HTTPS POST.  The URL comes from the
+environment variable the channel's ``target`` names.  At least once, as for
+any webhook that cannot be read back."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from ..config import ChannelSpec
+from . import Digest, DigestItem, NotConfigured, SendResult
+from .blocks import format_date, labels
+
+MAX_ITEMS = 20  # per card; longer digests are split
+
+
+def plain(text: str | None) -> str:
+    """Feed text for a card: markdown and link syntax neutralised."""
+    return re.sub(r"([\\[\]()*_`~<>#|])", r"\\\1", text or "")
+
+
+def card(digest: Digest, items: list[DigestItem]) -> dict:
+    t = labels(digest.language)
+    body: list[dict] = [{"type": "TextBlock", "size": "Large", "weight": "Bolder", "wrap": True,
+                         "text": plain(t["header"].format(name=digest.city_name))}]
+    for item in items:
+        deadline = format_date(item.deadline, digest.language, digest.timezone) if item.deadline else t["rolling"]
+        body += [
+            {"type": "TextBlock", "weight": "Bolder", "wrap": True, "separator": True, "text": plain(item.title)},
+            {"type": "FactSet", "facts": [
+                {"title": t["funder"], "value": plain(item.funder)},
+                {"title": t["deadline"], "value": deadline},
+                {"title": t["relevance"], "value": f"{round(item.score * 100)} %"},
+                {"title": t["need"], "value": plain(item.need_text)},
+            ]},
+            {"type": "TextBlock", "wrap": True, "isSubtle": True, "text": plain(item.passage[:600])},
+        ]
+        if item.caveats:
+            body.append({"type": "TextBlock", "wrap": True, "color": "Warning",
+                         "text": plain(f"{t['caveats']}: " + "; ".join(item.caveats))})
+        if item.url:
+            body.append({"type": "ActionSet", "actions": [{"type": "Action.OpenUrl", "title": "↗", "url": item.url}]})
+    body.append({"type": "TextBlock", "wrap": True, "isSubtle": True, "size": "Small",
+                 "text": plain(t["footer"].format(city=digest.city_id))})
+    return {"type": "message", "attachments": [{
+        "contentType": "application/vnd.microsoft.card.adaptive",
+        "content": {"$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "type": "AdaptiveCard",
+                    "version": "1.4", "body": body}}]}
+
+
+class TeamsChannel:
+    kind = "teams"
+
+    def __init__(self, environ=None, timeout: float = 30.0):
+        self.environ = os.environ if environ is None else environ
+        self.timeout = timeout
+
+    def _url(self, spec: ChannelSpec) -> str:
+        url = self.environ.get(spec.target or "")
+        if not url:
+            raise NotConfigured(f"teams: set the environment variable {spec.target} to the Workflows webhook URL")
+        return url
+
+    def _post(self, url: str, payload: dict) -> None:
+        import requests
+
+        resp = requests.post(url, json=payload, timeout=(10, self.timeout))
+        if resp.status_code >= 300:
+            raise RuntimeError(f"Teams answered HTTP {resp.status_code}")
+
+    def send(self, spec: ChannelSpec, digest: Digest, confirm) -> SendResult:
+        url = self._url(spec)
+        sent: list[int] = []
+        for k in range(0, len(digest.items), MAX_ITEMS):
+            items = list(digest.items[k:k + MAX_ITEMS])
+            try:
+                self._post(url, card(digest, items))
+            except Exception as exc:  # noqa: BLE001 - transient: retried next cycle
+                return SendResult(tuple(sent), tuple(i.delivery_id for i in digest.items if i.delivery_id not in sent),
+                                  f"{type(exc).__name__}: {exc}")
+            ids = [i.delivery_id for i in items]
+            confirm(ids, "teams")
+            sent.extend(ids)
+        return SendResult(tuple(sent))
+
+    def notify(self, spec: ChannelSpec, notice) -> str:
+        from .blocks import notice_text
+
+        text = notice_text(notice).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+        self._post(self._url(spec), {"type": "message", "attachments": [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "content": {"type": "AdaptiveCard", "version": "1.4",
+                        "body": [{"type": "TextBlock", "wrap": True, "text": plain(text)}]}}]})
+        return "teams"

@@ -1,0 +1,137 @@
+"""The other channels, each against a real local peer: an SMTP server
+(aiosmtpd), and an HTTP sink standing in for a Slack incoming webhook and a
+Teams Workflows webhook."""
+
+from __future__ import annotations
+
+import email
+import json
+from email import policy
+
+import pytest
+
+from localserver import LocalServer, Reply
+
+HOSTILE = "Call for <!channel> [click](https://evil.example) & *bold*"
+
+
+def use_channel(deployment, kind: str, target: str) -> None:
+    for city in ("norrby", "sunnana"):
+        path = deployment.root / f"profiles/{city}.toml"
+        path.write_text(path.read_text().replace('kind = "console"', f'kind = "{kind}"\ntarget = "{target}"'))
+
+
+def hostile_title(deployment) -> None:
+    path = deployment.root / "feeds/snapshots/vinnova.json"
+    rounds = json.loads(path.read_text())
+    rounds[0]["Titel"] = HOSTILE
+    rounds[0]["Stangningsdatum"] = "2027-01-31T14:00:00"  # open on the replayed day
+    path.write_text(json.dumps(rounds, ensure_ascii=False))
+
+
+@pytest.fixture
+def smtp():
+    from aiosmtpd.controller import Controller
+
+    class Inbox:
+        def __init__(self):
+            self.messages = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.messages.append((envelope.rcpt_tos, envelope.content))
+            return "250 OK"
+
+    import socket
+
+    with socket.socket() as probe:  # a free port on 127.0.0.1
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+def test_email_digest_with_text_and_html_parts(deployment, smtp):
+    inbox, port = smtp
+    hostile_title(deployment)
+    (deployment.root / "config.toml").write_text((deployment.root / "config.toml").read_text() + f"""
+[email]
+host = "127.0.0.1"
+port = {port}
+starttls = false
+from_addr = "fundbot@example.org"
+""")
+    use_channel(deployment, "email", "klimat@norrby.example")
+    summary = json.loads(deployment.cli("run", "--once", "--offline", "--json", check=True).stdout)
+    assert summary["deliveries"]["sent"] > 0 and summary["deliveries"]["pending"] == 0
+    assert len(inbox.messages) == 2  # one digest per city
+    hostile_seen = 0
+    for rcpts, raw in inbox.messages:
+        assert rcpts == ["klimat@norrby.example"]
+        msg = email.message_from_bytes(raw, policy=policy.default)
+        assert msg["Subject"].startswith("Finansieringsförslag för")
+        text = msg.get_body(("plain",)).get_content()
+        html = msg.get_body(("html",)).get_content()
+        assert "Sista dag" in text and "<ol>" in html
+        if HOSTILE in text:  # the hostile title, escaped in the HTML part
+            hostile_seen += 1
+            assert "&lt;!channel&gt;" in html and "<!channel>" not in html
+    assert hostile_seen
+    again = json.loads(deployment.cli("run", "--once", "--offline", "--json", check=True).stdout)
+    assert again["deliveries"]["sent"] == 0 and len(inbox.messages) == 2
+
+
+def test_email_server_down_keeps_everything_pending(deployment):
+    (deployment.root / "config.toml").write_text((deployment.root / "config.toml").read_text() + """
+[email]
+host = "127.0.0.1"
+port = 9
+starttls = false
+from_addr = "fundbot@example.org"
+""")
+    use_channel(deployment, "email", "klimat@norrby.example")
+    summary = json.loads(deployment.cli("run", "--once", "--offline", "--json", check=True).stdout)
+    assert summary["deliveries"]["sent"] == 0 and summary["deliveries"]["pending"] > 0
+
+
+@pytest.mark.parametrize("kind", ["slack-webhook", "teams"])
+def test_webhooks_post_once_and_escape(deployment, monkeypatch, kind):
+    hostile_title(deployment)
+    with LocalServer() as server:
+        bodies = []
+
+        def sink(handler):
+            return Reply(200, b"ok", {"Content-Type": "text/plain"})
+
+        server.routes["/hook"] = sink
+        monkeypatch.setenv("NORRBY_HOOK", f"{server.url}/hook")
+        use_channel(deployment, kind, "NORRBY_HOOK")
+        summary = json.loads(deployment.cli("run", "--once", "--offline", "--json", check=True).stdout)
+        posts = server.hits("/hook")
+        assert summary["deliveries"]["sent"] > 0 and len(posts) == 2
+        again = json.loads(deployment.cli("run", "--once", "--offline", "--json", check=True).stdout)
+        assert again["deliveries"]["sent"] == 0 and len(server.hits("/hook")) == 2
+        del bodies
+
+
+def test_webhook_without_its_url_says_so_and_keeps_rows(deployment, monkeypatch):
+    monkeypatch.delenv("NORRBY_HOOK", raising=False)
+    use_channel(deployment, "teams", "NORRBY_HOOK")
+    proc = deployment.cli("run", "--once", "--offline", "--json")
+    assert proc.returncode == 0 and "set the environment variable NORRBY_HOOK" in proc.stderr
+    assert json.loads(proc.stdout)["deliveries"]["pending"] > 0
+
+
+def test_teams_card_neutralises_markdown():
+    import datetime as dt
+
+    from matcher.channels import Digest, DigestItem
+    from matcher.channels.teams import card
+
+    item = DigestItem(1, HOSTILE, "F", "https://example.org", dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc),
+                      "open", 0.5, "n", "need", "passage")
+    body = json.dumps(card(Digest("c", "C", "en", (item,)), [item]))
+    assert "[click](https://evil.example)" not in body
+    assert "\\\\[click\\\\]" in body

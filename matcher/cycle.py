@@ -220,7 +220,7 @@ def queue_and_send(dep: Deployment, store: Store, channels: dict[str, Channel], 
                 continue
             send_notices(dep, store, channels, profile, spec, clock, report)
             pending = [d for d in store.deliveries(status="pending", city=city, channel=spec.key)
-                       if d.kind == "suggestion"]
+                       if d.kind == "suggestion" and d.due(clock.now)]
             if not pending:
                 continue
             channel = channels[spec.kind]
@@ -322,7 +322,8 @@ def send_notices(dep: Deployment, store: Store, channels: dict[str, Channel], pr
     from .channels import Notice
 
     city = profile.city.id
-    pending = [d for d in store.deliveries(status="pending", city=city, channel=spec.key) if d.kind != "suggestion"]
+    pending = [d for d in store.deliveries(status="pending", city=city, channel=spec.key)
+               if d.kind != "suggestion" and d.due(clock.now)]
     if not pending:
         return
     parents = {d.call_id: d for d in store.deliveries(status="sent", city=city, channel=spec.key)

@@ -227,3 +227,34 @@ def test_reminder_before_the_deadline_of_a_call_we_apply_for(slack):
     deployment.cli("run", "--once", "--offline", "--as-of", "2026-12-13", check=True)
     assert len([m for m in server.messages["C0NORRBY"] if m.get("thread_ts")]) == 1
     assert early["deliveries"]["failed"] == due["deliveries"]["failed"] == 0
+
+
+def test_dropped_connections_back_off_then_deliver_once(slack):
+    import datetime as dt
+
+    from matcher.channels import build_channels
+    from matcher.cycle import make_clock, run_cycle
+    from matcher.embed import FakeEmbedder
+    from matcher.store import Store
+
+    deployment, server = slack
+    dep = deployment.load()
+    store = Store(dep.store_url)
+    store.migrate()
+    channels, unavailable = build_channels(sys.stderr, dep.settings)
+    emb = FakeEmbedder(name="hashing")
+    server.faults["chat.postMessage"] = ["drop"] * 12  # every try of the first cycle is cut off
+    t0 = dt.datetime(2026, 11, 20, 11, tzinfo=dt.timezone.utc)
+    clock = make_clock(dep, offline=True, as_of=None, now=t0)
+    first = run_cycle(dep, store, emb, channels, clock, offline=True, unavailable=unavailable)
+    assert first.deliveries["sent"] == 0 and first.deliveries["pending"] > 0
+    server.faults.clear()
+    soon = run_cycle(dep, store, emb, channels, make_clock(dep, offline=True, as_of=None, now=t0 + dt.timedelta(seconds=30)),
+                     offline=True, unavailable=unavailable)
+    assert soon.deliveries["sent"] == 0  # backing off: not due yet
+    later = run_cycle(dep, store, emb, channels, make_clock(dep, offline=True, as_of=None, now=t0 + dt.timedelta(minutes=5)),
+                      offline=True, unavailable=unavailable)
+    assert later.deliveries["sent"] == first.deliveries["pending"] and later.deliveries["pending"] == 0
+    for channel in ("C0NORRBY", "C0SUNNANA"):
+        ids = server.delivered(channel)
+        assert ids and len(ids) == len(set(ids))

@@ -50,6 +50,14 @@ class Delivery:
     attempts: int
     error: str | None
     message_ref: str | None = None
+    last_attempt: dt.datetime | None = None
+
+    def due(self, now: dt.datetime) -> bool:
+        """A failed row waits 2^attempts minutes (at most 6 h) before the next try."""
+        if self.status != "pending" or not self.error or self.last_attempt is None:
+            return True
+        wait = dt.timedelta(minutes=min(2 ** self.attempts, 360))
+        return now - self.last_attempt >= wait
 
 
 class Store:
@@ -388,7 +396,7 @@ class Store:
             rows = conn.execute(text(sql), params).fetchall()
         return [
             Delivery(r.id, r.city, r.channel, r.call_id, r.kind, r.score, r.need_id, r.status, r.attempts, r.error,
-                     r.message_ref)
+                     r.message_ref, _dt(r.last_attempt))
             for r in rows
         ]
 
@@ -436,7 +444,7 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(
                 text(
-                    "UPDATE deliveries SET status = :status, attempts = attempts + 1, error = :error,"
+                    "UPDATE deliveries SET status = :status, attempts = attempts + 1, error = :error, last_attempt = :now,"
                     " sent_at = CASE WHEN :status = 'sent' THEN :now ELSE sent_at END WHERE id = :id"
                 ),
                 [{"status": status, "error": error, "now": _iso(now), "id": i} for i in ids],

@@ -130,6 +130,10 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX marks_city_call ON marks (city, call_id, id)",
     ],
+    # 6: when a delivery was last tried (transient failures back off)
+    [
+        "ALTER TABLE deliveries ADD COLUMN last_attempt TEXT",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -58,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("check", parents=[common], help="validate config, feeds and profiles")
 
+    profile = sub.add_parser("profile", parents=[common], help="city profiles")
+    psub = profile.add_subparsers(dest="profile_command", metavar="ACTION", required=True)
+    imp = psub.add_parser("import", parents=[common], help="draft a profile from a climate contract (PDF or text)")
+    imp.add_argument("file", metavar="FILE")
+    imp.add_argument("--city", required=True, metavar="ID")
+    imp.add_argument("--out", metavar="PATH", help="where to write (default: <profiles>/<ID>.toml)")
+    imp.add_argument("--force", action="store_true", help="overwrite an existing profile")
+
     mark = sub.add_parser("mark", parents=[common], help="record a city's decision on a call")
     mark.add_argument("--city", required=True, metavar="ID")
     mark.add_argument("call", metavar="CALL", help="call id, source:native_id, or official identifier")
@@ -241,6 +249,40 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_profile(args) -> int:
+    import re
+    import tomllib
+    from pathlib import Path
+
+    from .config import Profile
+    from .profile_import import import_profile
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", args.city):
+        raise UsageError(f"--city: {args.city!r} is not a valid id (lower-case letters, digits, - and _)")
+    if args.out:
+        out = Path(args.out)
+    else:
+        from .config import load_settings
+
+        settings = load_settings(args.config)
+        out = Path(args.config).resolve().parent / settings.profiles / f"{args.city}.toml"
+    if out.exists() and not args.force:
+        raise UsageError(f"{out} exists: pass --force to overwrite it")
+    text, draft, review = import_profile(Path(args.file), args.city)
+    Profile.model_validate(tomllib.loads(text))  # the draft is a valid profile
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    needs = text.count("[[needs]]")
+    print(f"wrote {out}: {draft.name}, {needs} needs from {len({b.section for b in draft.blocks})} sections"
+          f"{', county ' + draft.county if draft.county else ''}")
+    if draft.goals:
+        print(f"goals: {draft.goals}")
+    print("review before use:")
+    for point in review + ["weights follow the text's emphasis: check them against the city's priorities"]:
+        print(f"  - {point}")
+    return 0
+
+
 def cmd_mark(args) -> int:
     import datetime as dt
     import getpass
@@ -256,7 +298,7 @@ def cmd_mark(args) -> int:
     return 0
 
 
-COMMANDS = {"mark": cmd_mark, "run": cmd_run, "suggest": cmd_suggest, "status": cmd_status, "check": cmd_check, "eval": cmd_eval}
+COMMANDS = {"profile": cmd_profile, "mark": cmd_mark, "run": cmd_run, "suggest": cmd_suggest, "status": cmd_status, "check": cmd_check, "eval": cmd_eval}
 
 
 def main(argv: list[str] | None = None) -> int:

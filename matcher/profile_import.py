@@ -1,0 +1,348 @@
+"""Draft a city profile from its Klimatkontrakt 2030 (PDF or text).
+
+Works from the contract's structure, not from one city's words: the city's
+own commitments (section 5 "Kommunens åtaganden" in 2024– contracts,
+section 3 in 2020–2023 ones, headings may use the city's name), their
+subsections (klimatmål, klimatfärdplan, klimatinvesteringsplan, åtaganden
+med andra kommuner), the bullets and numbered commitments in them, and the
+emphasis the text gives ("nyckelområden", "prioriterade", "fokus"). English
+keywords come from a general Swedish–English glossary of climate and
+funding terms. Eligibility facts come from public tables (municipality →
+county → ERUF programme); the rest are left as commented placeholders.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import FundbotError
+
+DATA = Path(__file__).parent / "data"
+
+# the 21 counties → the 8 ERUF regional programmes (fixed by the programme period 2021–2027)
+ERDF_BY_COUNTY = {
+    "Norrbottens län": "Övre Norrland", "Västerbottens län": "Övre Norrland",
+    "Jämtlands län": "Mellersta Norrland", "Västernorrlands län": "Mellersta Norrland",
+    "Dalarnas län": "Norra Mellansverige", "Gävleborgs län": "Norra Mellansverige", "Värmlands län": "Norra Mellansverige",
+    "Uppsala län": "Östra Mellansverige", "Södermanlands län": "Östra Mellansverige",
+    "Östergötlands län": "Östra Mellansverige", "Örebro län": "Östra Mellansverige",
+    "Västmanlands län": "Östra Mellansverige",
+    "Stockholms län": "Stockholm",
+    "Västra Götalands län": "Västsverige", "Hallands län": "Västsverige",
+    "Jönköpings län": "Småland och öarna", "Kronobergs län": "Småland och öarna", "Kalmar län": "Småland och öarna",
+    "Gotlands län": "Småland och öarna",
+    "Skåne län": "Skåne-Blekinge", "Blekinge län": "Skåne-Blekinge",
+}
+# the Swedish Just Transition Fund programme's counties
+JTF_COUNTIES = {"Norrbottens län", "Västerbottens län", "Gotlands län"}
+# the Swedish cities selected for the EU Mission on climate-neutral and smart cities (2022)
+EU_MISSION_CITIES = {"Göteborg", "Helsingborg", "Lund", "Malmö", "Stockholm", "Umeå", "Uppsala"}
+
+# A general Swedish → English glossary of climate and funding terms (word stems).
+GLOSSARY = {
+    "kollektivtrafik": "public transport", "cykel": "cycling", "gång": "walking", "mobilitet": "sustainable mobility",
+    "godstransport": "sustainable freight", "hamn": "port", "flyg": "electric aviation", "drönar": "drones",
+    "laddinfrastruktur": "EV charging", "laddstation": "EV charging", "elektrifiering": "electrification",
+    "fordonsflotta": "fossil-free fleet", "fossilfri": "fossil-free", "arbetsmaskin": "non-road mobile machinery",
+    "drivmedel": "renewable fuels", "biogas": "biogas", "landsbygd": "rural areas",
+    "cirkulär": "circular economy", "återbruk": "reuse", "avfall": "waste management", "återvinning": "recycling",
+    "byggmaterial": "building materials", "byggande": "construction", "byggprojekt": "construction", "bygg- och": "construction",
+    "anläggning": "civil works",
+    "energieffektiv": "energy efficiency", "renovering": "renovation", "byggnad": "buildings",
+    "förnybar": "renewable energy", "solenergi": "solar energy", "fjärrvärme": "district heating",
+    "energi": "energy transition", "upphandling": "public procurement", "innovationsupphandling": "innovation procurement",
+    "klimatkrav": "climate requirements", "medborgar": "citizen engagement", "dialog": "public participation",
+    "delaktighet": "participation", "lärande": "learning", "utbildning": "education", "beteende": "behaviour change",
+    "konsumtion": "sustainable consumption", "måltid": "sustainable food", "livsmedel": "food systems",
+    "jordbruk": "agriculture", "skog": "forestry", "kolsänk": "carbon sinks", "natur": "nature-based solutions",
+    "grönska": "urban greening", "klimatanpassning": "climate adaptation", "beredskap": "preparedness",
+    "resiliens": "resilience", "skyfall": "cloudburst management", "översvämning": "flood risk",
+    "investeringsplan": "climate investment plan", "finansiering": "climate finance", "finansieringsgap": "financing gap",
+    "investering": "investment", "styrning": "governance", "ledning": "leadership", "portfölj": "portfolio management",
+    "samverkan": "collaboration", "partnerskap": "partnerships", "näringsliv": "business engagement",
+    "data": "emissions data", "uppföljning": "monitoring", "klimatberäkning": "GHG accounting",
+    "utsläpp": "emissions reduction", "industri": "industry decarbonisation", "social hållbarhet": "social sustainability",
+    "rättvis": "just transition", "folkhälsa": "public health", "stadsutveckling": "urban development",
+    "planering": "urban planning", "livsmiljö": "liveable environments", "digital": "digitalisation",
+    "innovation": "innovation", "test": "testbeds", "vätgas": "hydrogen", "elnät": "electricity grids",
+}
+
+_BULLET = re.compile(r"^\s*[▪•●\-–*]\s*")
+_SECTION = re.compile(r"^\s*(\d)(?:\.(\d))?\.?\s+(.{3,120})$")
+_COMMITMENT = re.compile(r"^\s*Åtagande\s+(\d+)\s*[-–:]\s*(.+)$", re.I)
+_EMPHASIS = re.compile(r"nyckelområden|prioriterade|prioriterar|fokusområden|största|fokus", re.I)
+
+
+def fold(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+
+
+def read_contract(path: Path) -> str:
+    """The contract's text: a PDF through pypdf, otherwise the file as text."""
+    if not path.exists():
+        raise FundbotError(f"{path}: no such file")
+    if path.suffix.lower() == ".pdf" or path.read_bytes()[:5] == b"%PDF-":
+        try:
+            from pypdf import PdfReader
+
+            text = "\n".join(page.extract_text() or "" for page in PdfReader(str(path)).pages)
+        except Exception as exc:  # noqa: BLE001 - one line for a person
+            raise FundbotError(f"{path}: cannot read the PDF: {type(exc).__name__}: {exc}") from exc
+    else:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    if len(text.split()) < 50:
+        raise FundbotError(f"{path}: too little text to read a contract from (a scanned PDF?)")
+    return text
+
+
+def _lines(text: str) -> list[str]:
+    """Lines with PDF glitches mended: hyphenation, page furniture, spacing."""
+    text = text.replace("\r", "\n").replace("\u00ad", "")
+    text = re.sub(r"(\w)-\n(\w)", r"\1\2", text)
+    out = []
+    for line in text.split("\n"):
+        line = re.sub(r"[ \t\u00a0]+", " ", line).strip()
+        if re.fullmatch(r"\d{1,3}", line):  # page numbers
+            continue
+        out.append(line)
+    return out
+
+
+@dataclass
+class Block:
+    section: str  # e.g. "5.2 Klimatfärdplan 2030"
+    heading: str  # the nearest sub-heading line above, if any
+    text: str
+    kind: str  # "bullet" | "commitment" | "paragraph"
+    emphasis: bool = False
+
+
+@dataclass
+class Draft:
+    city_id: str
+    name: str
+    goals: str | None
+    blocks: list[Block] = field(default_factory=list)
+    county: str | None = None
+    kommun: str | None = None
+
+
+def municipalities() -> list[dict]:
+    path = DATA / "municipalities.csv"
+    with path.open(encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def find_municipality(city_id: str, text: str) -> dict | None:
+    rows = municipalities()
+    key = fold(city_id).replace("-", " ").replace("_", " ")
+    for row in rows:
+        if fold(row["kommun"]).replace("-", " ") == key:
+            return row
+    # else: the municipality the text names most often
+    counts = {r["kommun"]: len(re.findall(r"\b" + re.escape(r["kommun"]) + r"\b", text)) for r in rows}
+    best = max(counts, key=counts.get)
+    return next(r for r in rows if r["kommun"] == best) if counts[best] >= 3 else None
+
+
+def own_sections(lines: list[str], kommun: str | None = None) -> tuple[str, list[tuple[str, list[str]]]]:
+    """The number of the section holding the city's own commitments ("5.
+    Kommunens åtaganden", "3 Stockholms stads åtaganden"), and its
+    subsections with their lines."""
+    top = None
+    for line in lines:
+        m = _SECTION.match(line)
+        low = line.lower()
+        if m and not m.group(2) and "åtagande" in low and (
+                "kommunens" in low or "stads" in low or (kommun and kommun.lower() in low)):
+            top = m.group(1)
+            break
+    if top is None:
+        raise FundbotError("cannot find the city's own commitments (a section like '5. Kommunens åtaganden')")
+    subsections: list[tuple[str, list[str]]] = []
+    inside = False
+    current: list[str] | None = None
+    for line in lines:
+        m = _SECTION.match(line)
+        if m:
+            if m.group(1) == top and not m.group(2):
+                inside = True
+                subsections.append((f"{top} {m.group(3).strip()}", []))
+                current = subsections[-1][1]
+                continue
+            if inside and m.group(1) == top and m.group(2):
+                subsections.append((f"{top}.{m.group(2)} {m.group(3).strip()}", []))
+                current = subsections[-1][1]
+                continue
+            if inside and m.group(1) != top and int(m.group(1)) > int(top) and not m.group(2):
+                break
+        if inside and current is not None:
+            current.append(line)
+    return top, subsections
+
+
+def _paragraphs(lines: list[str]) -> list[tuple[str, str]]:
+    """(kind, text) units: bullets, numbered commitments, plain paragraphs."""
+    units: list[tuple[str, list[str]]] = []
+    for line in lines:
+        if not line:
+            if units and units[-1][0] == "paragraph":
+                units.append(("gap", []))
+            continue
+        if _BULLET.match(line):
+            units.append(("bullet", [_BULLET.sub("", line)]))
+        elif _COMMITMENT.match(line):
+            units.append(("commitment", [line]))
+        elif units and units[-1][0] in {"bullet", "commitment", "paragraph"} and not line[:1].isupper():
+            units[-1][1].append(line)
+        elif units and units[-1][0] in {"bullet", "commitment"} and not line.endswith(":") and len(line) > 60:
+            units[-1][1].append(line)
+        else:
+            units.append(("paragraph", [line]))
+    return [(kind, " ".join(parts)) for kind, parts in units if kind != "gap" and parts]
+
+
+def _first_sentences(text: str, limit: int = 320) -> str:
+    sentences = re.split(r"(?<=[.!?])\s+", text.strip())
+    out = ""
+    for s in sentences:
+        if out and len(out) + len(s) > limit:
+            break
+        out = f"{out} {s}".strip()
+    out = re.sub(r"\s+genom att[.:]?$", ".", out)
+    if len(out) > limit:  # one long sentence: cut at a word, say so
+        return out[:limit].rsplit(" ", 1)[0].rstrip(" ,;:–-") + " …"
+    return out.rstrip(" ,;:") + ("" if out.endswith((".", "!", "?")) else ".")
+
+
+def analyse(text: str, city_id: str) -> Draft:
+    lines = _lines(text)
+    row = find_municipality(city_id, text)
+    kommun = row["kommun"] if row else None
+    name = None
+    if kommun:
+        m = re.search(re.escape(kommun) + r"s? (kommun|stad|Stad)\b", text)
+        name = f"{kommun} {m.group(1).lower()}" if m else f"{kommun} kommun"
+    top, subsections = own_sections(lines, kommun)
+    goals = None
+    key_areas: set[str] = set()
+    draft = Draft(city_id, name or city_id, None, county=row["lan"] if row else None, kommun=kommun)
+    for section, body in subsections:
+        heading = ""
+        for kind, unit in _paragraphs(body):
+            low = unit.lower()
+            if kind == "paragraph":
+                if goals is None:
+                    for sentence in re.split(r"(?<=[.!?])\s+", unit):
+                        if re.search(r"klimatneutral(?!a städer)\w*[^.]{0,80}(?:till|senast|år)\s+20[2-5]\d", sentence,
+                                     re.I):
+                            goals = sentence.strip()
+                            break
+                m = re.search(r"(?:nyckelområden|fokusområden|fokusera på)[^:]*:\s*([^.]+)", unit, re.I)
+                if m:
+                    key_areas |= {w.strip().lower() for w in re.split(r",| och ", m.group(1)) if w.strip()}
+                if len(unit) < 90 and not unit.endswith("."):
+                    heading = unit  # a sub-heading such as "Prioriterade insatser i omställningsportföljen"
+                continue
+            draft.blocks.append(Block(section, heading, unit, kind, bool(_EMPHASIS.search(heading))))
+    draft.goals = goals
+    for b in draft.blocks:
+        if any(area and area[:5] in b.text.lower() for area in key_areas):
+            b.emphasis = True
+    # a key area the text names but no bullet or commitment takes up becomes a need of its own
+    for area in sorted(key_areas):
+        stem = area[:5]
+        if len(stem) < 4 or any(stem in b.text.lower() for b in draft.blocks):
+            continue
+        sentence = next((s for s in re.split(r"(?<=[.!?])\s+", " ".join(lines)) if stem in s.lower()
+                         and len(s) > 40), None)
+        text = f"{area.capitalize()}: nyckelområde för klimatomställningen." + (f" {sentence}" if sentence else "")
+        draft.blocks.append(Block(subsections[0][0], "nyckelområden", text, "key-area", True))
+    return draft
+
+
+def keywords(text: str, limit: int = 8) -> list[str]:
+    low = text.lower()
+    found = []
+    for stem, english in GLOSSARY.items():
+        if stem in low and english not in found:
+            found.append(english)
+    return found[:limit]
+
+
+def need_text(block: Block) -> str:
+    text = block.text
+    if block.kind == "commitment":
+        text = _COMMITMENT.match(text).group(2)
+        text = re.sub(r"^Vi åtar oss att\s*", "", text, flags=re.I)
+        text = text[:1].upper() + text[1:]
+    else:
+        text = re.sub(r"^([^:]{3,60}):\s*", lambda m: m.group(1).strip().capitalize() + ": ", text)
+    return _first_sentences(text)
+
+
+def weight(block: Block) -> int:
+    if block.kind == "commitment":
+        return 2
+    return 3 if block.emphasis else 2
+
+
+def _toml_str(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+
+
+def render(draft: Draft, source_name: str) -> tuple[str, list[str]]:
+    """The profile as TOML text, and the points a person should review."""
+    review: list[str] = []
+    lines = [f"# Draft profile imported from {source_name} by `fundbot profile import`.",
+             "# Review every need (text, weight 1–3, keywords) and the eligibility facts before use.", "",
+             "[city]", f"id = {_toml_str(draft.city_id)}", f"name = {_toml_str(draft.name)}", 'language = "sv"']
+    if draft.goals:
+        lines.append(f"goals = {_toml_str(draft.goals)}")
+    else:
+        review.append("no climate goal sentence found: add [city] goals")
+    lines += ["", "[eligibility]"]
+    county = draft.county
+    if county:
+        lines.append(f"county = {_toml_str(county)}                # from matcher/data/municipalities.csv")
+        lines.append(f"erdf_region = {_toml_str(ERDF_BY_COUNTY[county])}")
+        lines.append(f"just_transition_area = {'true' if county in JTF_COUNTIES else 'false'}")
+    else:
+        lines += ["# county = \"…\"", "# erdf_region = \"…\"", "# just_transition_area = false"]
+        review.append("municipality not recognised: fill in county, erdf_region, just_transition_area")
+    lines.append(f"eu_mission_city = {'true' if draft.kommun in EU_MISSION_CITIES else 'false'}")
+    lines += ["# netzerocities_pilot = false   # is the city a NetZeroCities pilot or twin city?",
+              "# interreg_areas = []           # e.g. \"Baltic Sea Region\", \"Aurora\", \"North Sea\"",
+              "# assets = []                   # e.g. \"airport\", \"port\""]
+    review.append("eligibility: state netzerocities_pilot, interreg_areas and assets")
+    seen: set[str] = set()
+    n = 0
+    for block in draft.blocks:
+        text = need_text(block)
+        key = fold(text)[:60]
+        if len(text) < 25 or key in seen:
+            continue
+        seen.add(key)
+        n += 1
+        kws = keywords(block.text)
+        if not kws:
+            review.append(f"need {n:02d} has no English keywords: add some")
+        lines += ["", "[[needs]]", f'id = "{draft.city_id}-N{n:02d}"', f"text = {_toml_str(text)}",
+                  f"weight = {weight(block)}",
+                  "keywords = [" + ", ".join(_toml_str(k) for k in kws) + "]",
+                  f"source = {_toml_str(block.section + (' – ' + block.heading if block.heading else ''))}"]
+    if n == 0:
+        raise FundbotError("no commitments or priorities found in the city's own section")
+    lines += ["", "[[channels]]", 'kind = "console"', ""]
+    return "\n".join(lines), review
+
+
+def import_profile(source: Path, city_id: str) -> tuple[str, Draft, list[str]]:
+    text = read_contract(source)
+    draft = analyse(text, city_id)
+    toml_text, review = render(draft, source.name)
+    return toml_text, draft, review

@@ -46,10 +46,11 @@ def main() -> None:
     def vectors(texts):
         return embed_cached(store, embedder, texts)[0]
 
-    for label, profile in (("hand-written", hand), ("imported", imported)):
-        result = evaluate.evaluate(calls, [profile], qrels, "hybrid", vectors, model)
-        print(f"{args.city} {label:12} needs {len(profile.needs):2}  nDCG@10 {result['ndcg@10']:.4f}  "
-              f"P@5 {result['p@5']:.2f}")
+    for method in ("hybrid", "embed"):
+        for label, profile in (("hand-written", hand), ("imported", imported)):
+            result = evaluate.evaluate(calls, [profile], qrels, method, vectors, model)
+            print(f"{args.city} {method:6} {label:12} needs {len(profile.needs):2}  nDCG@10 {result['ndcg@10']:.4f}  "
+                  f"P@5 {result['p@5']:.2f}")
 
 
 if __name__ == "__main__":

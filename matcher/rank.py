@@ -169,6 +169,9 @@ class Ranker:
         self.sizes = sizes
         self.ids = np.array([d.id for d in docs])
         self.heads = self.chunks[self.offsets] if n else self.chunks  # each call's whole-call view
+        if n > EXACT_LIMIT:  # and the mean of its chunks, which a deep passage still moves
+            sums = np.add.reduceat(self.chunks, self.offsets, axis=0)
+            self.centroids = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-6)
         languages = np.array([d.language for d in docs])
         self.language_groups = [languages == lang for lang in sorted(set(languages.tolist()))]
         self.terms = [d.terms or read_terms(title=d.title, text=d.text, eligibility=d.eligibility, funder=d.funder)
@@ -200,15 +203,18 @@ class Ranker:
         """(needs × calls): each need's best cosine over each call's chunks.
 
         In a pool larger than EXACT_LIMIT only the city's CANDIDATES calls
-        nearest by their whole-call view are read chunk by chunk; the rest
-        keep that whole-call similarity (a lower bound of the exact value).
+        nearest by their whole-call view, and CANDIDATES nearest by the mean
+        of their chunks (which a fitting paragraph deep in a long text still
+        moves), are read chunk by chunk; the rest keep the whole-call
+        similarity (a lower bound of the exact value).
         """
         needs = need_vectors.astype(np.float32)
         if len(self.docs) <= EXACT_LIMIT:
             return np.maximum.reduceat(needs @ self.chunks.T, self.offsets, axis=1)
         sims = (needs @ self.heads.T) if head_sims is None else head_sims.copy()
-        prelim = sims.max(axis=0)  # candidates: centring per language would not change a city's top by much
-        cand = np.sort(np.argpartition(-prelim, CANDIDATES)[:CANDIDATES])
+        by_head = np.argpartition(-sims.max(axis=0), CANDIDATES)[:CANDIDATES]
+        by_centroid = np.argpartition(-(needs @ self.centroids.T).max(axis=0), CANDIDATES)[:CANDIDATES]
+        cand = np.union1d(by_head, by_centroid)
         starts, sizes = self.offsets[cand], self.sizes[cand]
         rows = np.repeat(starts - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes) + np.arange(sizes.sum())
         local = np.concatenate([[0], np.cumsum(sizes)[:-1]])

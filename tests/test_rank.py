@@ -147,3 +147,32 @@ def test_model_refuses_other_features():
     data = dict(RankerModel.load().data, features=["something", "else"])
     with pytest.raises(ValueError, match="other features"):
         RankerModel(data)
+
+
+def test_large_pools_are_ranked_in_two_stages_with_the_same_top(monkeypatch):
+    """Past EXACT_LIMIT calls only each city's nearest calls are read chunk by
+    chunk and scored in full: the calls that clearly fit must still top the list."""
+    import random
+
+    import matcher.rank as rank_module
+    from matcher.rank import RankerModel
+
+    rng = random.Random(7)
+    vocab = ("opera teater museum dans litteratur film musik arkiv bibliotek konst design mode spel "
+             "rymd satellit kvant halvledare läkemedel cancer diabetes vaccin fiske skeppsbyggnad").split()
+    calls = [(i, f"Call {i}", " ".join(rng.choice(vocab) for _ in range(150)) + ".", "sv" if i % 2 else "en")
+             for i in range(2600)]
+    fitting = set(rng.sample(range(2600), 8))
+    for i in fitting:  # a long call whose fitting paragraph comes last
+        _, title, text, lang = calls[i]
+        calls[i] = (i, title, text + " Cykelinfrastruktur och cykelvägar i staden, bike lanes.", lang)
+    emb = FakeEmbedder()
+    docs = [make_doc(i, t, x, lang, eligibility="Kommuner.") for i, t, x, lang in calls]
+    vectors = [emb.encode(list(d.chunks)) for d in docs]
+    ranker = Ranker(docs, vectors, anchor_vector=emb.encode(["kommun klimat"])[0], model=RankerModel.load())
+    needs = emb.encode(need_texts(PROFILE))
+    two_stage = [m.call_id for m in ranker.rank_many([PROFILE], [needs], limit=10)["x"]]
+    monkeypatch.setattr(rank_module, "EXACT_LIMIT", 10 ** 9)
+    exact = [m.call_id for m in ranker.rank_many([PROFILE], [needs], limit=10)["x"]]
+    assert set(exact[:8]) == fitting
+    assert set(two_stage[:8]) == fitting

@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--out", metavar="PATH", help="where to write (default: <profiles>/<ID>.toml)")
     imp.add_argument("--force", action="store_true", help="overwrite an existing profile")
 
+    rep = sub.add_parser("report", parents=[common], help="the combined view as static files")
+    rep.add_argument("--out", required=True, metavar="DIR")
+    rep.add_argument("--lang", choices=["sv", "en"], default="sv")
+
     mark = sub.add_parser("mark", parents=[common], help="record a city's decision on a call")
     mark.add_argument("--city", required=True, metavar="ID")
     mark.add_argument("call", metavar="CALL", help="call id, source:native_id, or official identifier")
@@ -283,6 +287,25 @@ def cmd_profile(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from pathlib import Path
+
+    from .embed import make_embedder
+    from .report import write_report
+
+    dep = _load(args)
+    store = _open_store(dep)
+    embedder = make_embedder(dep.settings.matcher.model, dep.resolve(dep.settings.matcher.cache_dir),
+                             batch_size=dep.settings.matcher.batch_size, progress=_progress)
+    try:
+        doc = write_report(dep, store, embedder, Path(args.out), args.lang)
+    except ValueError as exc:
+        raise FundbotError(str(exc)) from exc
+    print(f"wrote {args.out}: {len(doc['calls'])} calls, {len(doc['cities'])} cities, "
+          f"{len(doc['joint_opportunities'])} joint opportunities, {len(doc['gaps'])} gaps")
+    return 0
+
+
 def cmd_mark(args) -> int:
     import datetime as dt
     import getpass
@@ -298,7 +321,7 @@ def cmd_mark(args) -> int:
     return 0
 
 
-COMMANDS = {"profile": cmd_profile, "mark": cmd_mark, "run": cmd_run, "suggest": cmd_suggest, "status": cmd_status, "check": cmd_check, "eval": cmd_eval}
+COMMANDS = {"report": cmd_report, "profile": cmd_profile, "mark": cmd_mark, "run": cmd_run, "suggest": cmd_suggest, "status": cmd_status, "check": cmd_check, "eval": cmd_eval}
 
 
 def main(argv: list[str] | None = None) -> int:

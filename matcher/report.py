@@ -151,7 +151,7 @@ def heat_map(data: dict, t: dict) -> str:
             scored.setdefault(m["call_id"], {})[city] = m["score"]
     top = sorted(scored, key=lambda c: -max(scored[c].values()))[:40]
     cell, left, head = 14, 260, 90
-    width, height = left + cell * len(cities), head + cell * len(top)
+    width, height = left + cell * len(cities) + 60, head + cell * len(top)  # room for the last rotated label
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{html.escape(t["heat"])}" '
              f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" id="heatmap">']
     for x, city in enumerate(cities):

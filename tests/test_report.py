@@ -72,3 +72,45 @@ def test_gaps_and_joint_grouping_by_alike_needs():
     assert opp.cities == ["a", "b"]  # c's matched need is not alike
     gaps = financing_gaps([a, b, c], matches, 0.5)
     assert {(g.city, g.need_id) for g in gaps} == {("a", "a-1"), ("b", "b-1"), ("c", "c-1")}
+
+
+def test_pages_in_headless_chromium(deployment, tmp_path):
+    """Debian's chromium driven by Playwright (never a downloaded browser): the
+    overview renders the heat map, links lead to the city pages, no console
+    errors, and a hostile title shows as text."""
+    import shutil
+
+    import pytest
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not shutil.os.path.exists(chromium):
+        pytest.skip("Debian chromium is not installed here (.ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    path = deployment.root / "feeds/snapshots/vinnova.json"
+    rounds = json.loads(path.read_text())
+    rounds[0]["Titel"] = HOSTILE
+    rounds[0]["Stangningsdatum"] = "2027-01-31T14:00:00"
+    path.write_text(json.dumps(rounds, ensure_ascii=False))
+    deployment.cli("run", "--once", "--offline", check=True)
+    out = deployment.root / "site"
+    deployment.cli("report", "--out", str(out), check=True)
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"])
+        page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("dialog", lambda d: (errors.append("dialog: " + d.message), d.dismiss()))
+        page.goto((out / "index.html").as_uri())
+        assert page.locator("svg#heatmap rect").count() > 0
+        box = page.locator("svg#heatmap").bounding_box()
+        assert box and box["width"] > 0 and box["height"] > 0
+        page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
+        page.click("a[href='city-norrby.html']")
+        assert page.url.endswith("city-norrby.html") and page.locator("h1").inner_text() == "Norrby kommun"
+        assert HOSTILE in page.locator("body").inner_text()  # shown as text, not run
+        browser.close()
+    assert errors == []

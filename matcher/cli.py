@@ -192,7 +192,8 @@ def cmd_status(args) -> int:
     print("sources:")
     for sid, s in report["sources"].items():
         state = "never fetched" if s["last_attempt"] is None else (
-            "ok" if s["ok"] else f"FAILED ({s['failures']}× in a row): {s['error']}")
+            "ok" if s["ok"] else f"FAILED ({s['failures']}× in a row, last success {s['last_success'] or 'never'}): "
+                                 f"{s['error']}")
         warn = f" — warning: {s['warning']}" if s.get("warning") else ""
         print(f"  {sid:28} {state}, {s['items'] or 0} items, last attempt {s['last_attempt'] or '-'}{warn}")
     d = report["deliveries"]

@@ -356,6 +356,94 @@ def send_notices(dep: Deployment, store: Store, channels: dict[str, Channel], pr
         report.deliveries["sent"] += 1
 
 
+# --- the coordination channel: joint opportunities for Viable Cities and the agencies ---
+
+COORDINATION = "coordination"  # the outbox's "city" for the coordination channels
+
+
+def send_coordination(dep: Deployment, store: Store, channels: dict[str, Channel], embedder: Embedder,
+                      matches: dict[str, list[Match]], pool: list[StoredCall], clock: Clock,
+                      report: CycleReport, unavailable: dict[str, str]) -> None:
+    """Joint opportunities to the ``[coordination]`` channels, digest style,
+    through the same outbox: each (call, group of cities) once per channel."""
+    import hashlib
+
+    from .combined import joint_opportunities
+
+    specs = dep.settings.coordination.channels
+    if not specs:
+        return
+    rows = {city: [{"call_id": m.call_id, "need_id": m.need_id, "score": m.score, "eligibility": m.eligibility}
+                   for m in ms] for city, ms in matches.items()}
+    keys = [(p.city.id, n.id) for p in dep.profiles for n in p.needs]
+    vectors, _ = embed_cached(store, embedder, [t for p in dep.profiles for t in need_texts(p)])
+    need_vectors = dict(zip(keys, vectors))
+    need_text = {(p.city.id, n.id): n.text for p in dep.profiles for n in p.needs}
+    names = {p.city.id: p.city.name for p in dep.profiles}
+    calls = {c.id: c for c in pool}
+    opportunities = joint_opportunities(rows, calls, need_vectors, need_text, dep.settings.matcher.min_score, clock.at)
+    for spec in specs:
+        if spec.kind not in channels:
+            reason = unavailable.get(spec.kind, f"channel kind {spec.kind!r} is not available")
+            if reason not in report.notices:
+                report.notices.append(reason)
+            continue
+        by_delivery = {}
+        for o in opportunities[: dep.settings.matcher.top]:
+            group = hashlib.sha256(",".join(o.cities).encode()).hexdigest()[:12]
+            store.queue_delivery(COORDINATION, spec.key, o.call_id, f"joint:{group}",
+                                 score=o.total_relevance / len(o.cities), need_id=",".join(o.cities), now=clock.now)
+            by_delivery[(o.call_id, f"joint:{group}")] = o
+        pending = [d for d in store.deliveries(status="pending", city=COORDINATION, channel=spec.key)
+                   if d.due(clock.now) and (d.call_id, d.kind) in by_delivery]
+        channel = channels[spec.kind]
+        if pending and hasattr(channel, "delivered"):  # exactly once on Slack, as for the cities
+            try:
+                already = channel.delivered(spec, COORDINATION, store.pending_since(COORDINATION, spec.key))
+            except Exception as exc:  # noqa: BLE001 - cannot check: do not post blindly
+                report.notices.append(f"{spec.key} for {COORDINATION}: cannot read history ({type(exc).__name__})")
+                continue
+            store.mark_sent([d.id for d in pending if d.id in already], clock.now, "reconciled")
+            pending = [d for d in pending if d.id not in already]
+        if not pending:
+            continue
+        items = []
+        for d in pending:
+            o = by_delivery[(d.call_id, d.kind)]
+            call = calls[o.call_id]
+            cities = ", ".join(names.get(c, c) for c in o.cities)
+            shared = "; ".join(sorted(set(o.needs.values())))[:600]
+            items.append(DigestItem(
+                delivery_id=d.id, title=o.title, funder=o.funder, url=o.url, deadline=o.deadline,
+                status=call.status(clock.at), score=o.total_relevance / len(o.cities), need_id=cities,
+                need_text=f"{cities}" + (" · konsortium" if o.consortium else ""), passage=shared,
+                programme=call.record.programme, budget=call.record.budget))
+        digest = Digest(COORDINATION, "Viable Cities – gemensamma möjligheter", "sv", tuple(items),
+                        dep.settings.timezone)
+
+        def confirm(ids: list[int], ref: str | None) -> None:
+            store.mark_sent(list(ids), dt.datetime.now(dt.timezone.utc), ref)
+
+        try:
+            result = channel.send(spec, digest, confirm)
+        except NotConfigured as exc:
+            if str(exc) not in report.notices:
+                report.notices.append(str(exc))
+            continue
+        except ChannelBlocked as exc:
+            store.block_channel(spec.key, COORDINATION, str(exc), clock.now)
+            report.notices.append(f"{spec.key} for {COORDINATION} is stopped: {exc}")
+            continue
+        except Exception as exc:  # noqa: BLE001 - the cycle goes on
+            store.mark_failed([i.delivery_id for i in items], clock.now, f"{type(exc).__name__}: {exc}")
+            report.deliveries["failed"] += len(items)
+            continue
+        report.deliveries["sent"] += len(result.sent)
+        if result.failed:
+            store.mark_failed(list(result.failed), clock.now, result.error or "failed")
+            report.deliveries["failed"] += len(result.failed)
+
+
 # --- the whole cycle ----------------------------------------------------------------------
 
 
@@ -389,6 +477,7 @@ def run_cycle(dep: Deployment, store: Store, embedder: Embedder, channels: dict[
         floor = min(thresholds) if thresholds else dep.settings.matcher.min_score
         report.matches += sum(1 for m in city_matches if m.score >= floor)
     queue_notices(dep, store, changes, clock)
+    send_coordination(dep, store, channels, embedder, matches, pool, clock, report, unavailable or {})
     queue_and_send(dep, store, channels, matches, {c.id: c for c in pool}, clock, report, unavailable or {})
     report.deliveries["pending"] = len(store.deliveries(status="pending"))
     store.finish_run(run_id, dt.datetime.now(dt.timezone.utc), report.as_dict())

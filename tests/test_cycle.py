@@ -124,3 +124,15 @@ def test_mark_not_relevant_hides_the_call_and_marks_are_kept(deployment):
     assert by_ref.returncode == 0
     assert deployment.cli("mark", "--city", "norrby", "no-such-call", "relevant").returncode == 1
     assert deployment.cli("mark", "--city", "norrby", "1", "maybe").returncode == 2
+
+
+def test_joint_opportunities_go_to_the_coordination_channel_once(deployment):
+    config = deployment.config.read_text().replace("[matcher]", '[coordination]\nchannels = [{ kind = "console" }]\n\n[matcher]')
+    deployment.config.write_text(config)
+    first = deployment.cli("run", "--once", "--offline", "--json", check=True)
+    assert "Viable Cities – gemensamma möjligheter" in first.stderr
+    assert "Norrby kommun, Sunnanå kommun" in first.stderr  # both cities named on each opportunity
+    assert "konsortium" in first.stderr  # EU calls reward consortia
+    second = deployment.cli("run", "--once", "--offline", "--json", check=True)
+    assert "gemensamma möjligheter" not in second.stderr
+    assert json.loads(second.stdout)["deliveries"]["sent"] == 0

@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--as-of", type=_date, metavar="DATE", help="take 'today' to be DATE (YYYY-MM-DD)")
     run.add_argument("--json", action="store_true", help="print the cycle summary as JSON")
 
+    srv = sub.add_parser("serve", parents=[common], help="the scheduler daemon (until SIGTERM/SIGINT)")
+    srv.add_argument("--offline", action="store_true", help="fetch from the recorded snapshots (demo, tests)")
+
     suggest = sub.add_parser("suggest", parents=[common], help="ranked calls for one city")
     suggest.add_argument("--city", required=True, metavar="ID")
     suggest.add_argument("--top", type=int, default=10, metavar="N")
@@ -148,6 +151,23 @@ def cmd_run(args) -> int:
               f"{d['pending']} pending, {d['failed']} failed"
               + (f"; failed sources: {', '.join(failed)}" if failed else ""), file=sys.stderr)
     return 0
+
+
+def cmd_serve(args) -> int:
+    from .channels import build_channels
+    from .embed import make_embedder
+    from .serve import serve
+
+    if args.verbose == 0:
+        logging.getLogger().setLevel(logging.INFO)  # a daemon logs one line per event
+    dep = _load(args)
+    store = _open_store(dep)
+    channels, unavailable = build_channels(sys.stdout, dep.settings)
+    for reason in unavailable.values():
+        log.warning("%s", reason)
+    embedder = make_embedder(dep.settings.matcher.model, dep.resolve(dep.settings.matcher.cache_dir),
+                             batch_size=dep.settings.matcher.batch_size, progress=lambda m: log.info("%s", m))
+    return serve(dep, store, embedder, channels, unavailable, offline=args.offline)
 
 
 def cmd_suggest(args) -> int:
@@ -322,7 +342,7 @@ def cmd_mark(args) -> int:
     return 0
 
 
-COMMANDS = {"report": cmd_report, "profile": cmd_profile, "mark": cmd_mark, "run": cmd_run, "suggest": cmd_suggest, "status": cmd_status, "check": cmd_check, "eval": cmd_eval}
+COMMANDS = {"serve": cmd_serve, "report": cmd_report, "profile": cmd_profile, "mark": cmd_mark, "run": cmd_run, "suggest": cmd_suggest, "status": cmd_status, "check": cmd_check, "eval": cmd_eval}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,6 +64,12 @@ class ChannelSpec(_Strict):
         return f"{self.kind}:{self.target or '-'}"
 
 
+class ServeSettings(_Strict):
+    deliver_every_minutes: int = Field(15, ge=1, le=1440)
+    misfire_grace_seconds: int = Field(600, ge=1)
+    run_at_start: bool = True
+
+
 class DeliverySettings(_Strict):
     reminder_days: int = Field(7, ge=0, le=90)
 
@@ -94,6 +100,7 @@ class Settings(_Strict):
     matcher: MatcherSettings = MatcherSettings()
     http: HttpSettings = HttpSettings()
     delivery: DeliverySettings = DeliverySettings()
+    serve: ServeSettings = ServeSettings()
     slack: SlackSettings = SlackSettings()
     email: EmailSettings = EmailSettings()
     coordination: CoordinationSettings = CoordinationSettings()

@@ -135,7 +135,6 @@ def fetch_source(dep: Deployment, store: Store, source: SourceSpec, clock: Clock
         return outcome
     result = store.sync_source(source.id, records, clock.now, at=clock.at)
     outcome["new"], outcome["changed"], outcome["gone"] = len(result.new), len(result.changed), len(result.gone)
-    outcome["changes"] = result.changed  # call id → changed fields (for follow-ups; not in the summary)
     store.record_fetch(source.id, clock.now, ok=True, items=len(records),
                        validators=getattr(fetcher, "new_validators", None) or None)
     log.info("source %s: %d calls (%d new, %d changed, %d gone)", source.id, len(records),
@@ -451,10 +450,8 @@ def run_cycle(dep: Deployment, store: Store, embedder: Embedder, channels: dict[
               offline: bool, unavailable: dict[str, str] | None = None,
               fetchers: dict[str, Fetcher] | None = None,
               progress: Callable[[str], None] | None = None) -> CycleReport:
-    progress = progress or (lambda msg: log.info("%s", msg))
+    """One whole cycle: every source, then :func:`deliver_cycle`."""
     report = CycleReport(today=clock.today.isoformat())
-    changes: dict[int, list[str]] = {}
-    run_id = store.start_run(clock.now, clock.today, offline)
     for source in dep.sources:
         if not source.enabled:
             continue
@@ -463,8 +460,24 @@ def run_cycle(dep: Deployment, store: Store, embedder: Embedder, channels: dict[
         report.sources[source.id] = {k: outcome[k] for k in ("ok", "items", "new", "changed", "error", "warning")}
         report.calls["new"] += outcome["new"]
         report.calls["changed"] += outcome["changed"]
-        changes.update(outcome.get("changes") or {})
         report.calls["gone"] += outcome["gone"]
+    return deliver_cycle(dep, store, embedder, channels, clock, unavailable=unavailable, progress=progress,
+                         report=report, offline=offline)
+
+
+def deliver_cycle(dep: Deployment, store: Store, embedder: Embedder, channels: dict[str, Channel], clock: Clock, *,
+                  unavailable: dict[str, str] | None = None, progress: Callable[[str], None] | None = None,
+                  report: CycleReport | None = None, offline: bool = False) -> CycleReport:
+    """Match what the store holds and deliver what is due (the half of a
+    cycle that `serve` runs on its own schedule).  Changes that matter are
+    taken from the store's events since the previous run began, so none is
+    missed when fetching and delivering happen at different times."""
+    progress = progress or (lambda msg: log.info("%s", msg))
+    report = report or CycleReport(today=clock.today.isoformat())
+    previous = store.last_run()
+    since = dt.datetime.fromisoformat(previous["started_at"]) if previous else None
+    run_id = store.start_run(clock.now, clock.today, offline)
+    changes = store.changes_since(since)
     store.link_duplicates()
     pool = open_calls(store, clock)
     report.calls["total"] = store.count_calls()
@@ -484,4 +497,4 @@ def run_cycle(dep: Deployment, store: Store, embedder: Embedder, channels: dict[
     return report
 
 
-__all__ = ["Clock", "CycleReport", "FundbotError", "make_clock", "run_cycle"]
+__all__ = ["Clock", "CycleReport", "FundbotError", "deliver_cycle", "make_clock", "run_cycle"]

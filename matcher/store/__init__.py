@@ -257,6 +257,21 @@ class Store:
             ).fetchall()
         return [(_dt(r.at), r.kind, json.loads(r.fields)) for r in rows]
 
+    def changes_since(self, since: dt.datetime | None) -> dict[int, list[str]]:
+        """Calls changed since ``since`` (all recorded changes if None), with
+        every field that changed."""
+        sql = "SELECT call_id, fields FROM call_events WHERE kind = 'changed'"
+        params = {}
+        if since is not None:
+            sql += " AND at >= :since"
+            params["since"] = _iso(since)
+        out: dict[int, list[str]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(text(sql + " ORDER BY id"), params):
+                fields = out.setdefault(row.call_id, [])
+                fields.extend(f for f in json.loads(row.fields) if f not in fields)
+        return out
+
     def count_calls(self) -> int:
         with self.engine.connect() as conn:
             return conn.execute(text("SELECT COUNT(*) FROM calls WHERE gone_at IS NULL")).scalar_one()

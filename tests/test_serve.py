@@ -1,0 +1,59 @@
+"""`fundbot serve` as a real process: it starts, fetches and delivers, a
+second instance is refused, SIGTERM stops it cleanly and quickly."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+from matcher.serve import cron_trigger
+
+
+def test_cron_weekdays_count_from_sunday():
+    import datetime as dt
+
+    trigger = cron_trigger("0 6 * * 1", "Europe/Stockholm")  # cron: Monday
+    start = dt.datetime(2026, 11, 28, 12, tzinfo=dt.timezone.utc)  # a Saturday
+    fire = trigger.get_next_fire_time(None, start)
+    assert fire.strftime("%A %H:%M") == "Monday 06:00"
+    assert cron_trigger("30 5 * * 0", "Europe/Stockholm").get_next_fire_time(None, start).strftime("%A") == "Sunday"
+
+
+def test_serve_runs_refuses_a_second_instance_and_stops_on_sigterm(deployment):
+    config = deployment.config.read_text() + "\n[serve]\ndeliver_every_minutes = 1\nrun_at_start = true\n"
+    deployment.config.write_text(config)
+    cmd = [sys.executable, "-m", "matcher.cli", "serve", "--offline", "--config", str(deployment.config)]
+    log = deployment.root / "serve.log"
+    with log.open("w") as fh:
+        first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=fh, cwd=deployment.root)
+        try:
+            deadline = time.monotonic() + 60
+            while "source vinnova: ok" not in log.read_text() and time.monotonic() < deadline:
+                assert first.poll() is None, log.read_text()
+                time.sleep(0.2)
+            assert "source vinnova: ok" in log.read_text() and "source eu: ok" in log.read_text()
+            second = subprocess.run(cmd, capture_output=True, text=True, cwd=deployment.root, timeout=60)
+            assert second.returncode == 1
+            assert "another fundbot serve is already running" in second.stderr
+            assert str(first.pid) in second.stderr
+            start = time.monotonic()
+            first.send_signal(signal.SIGTERM)
+            assert first.wait(15) == 0
+            assert time.monotonic() - start < 10
+        finally:
+            if first.poll() is None:
+                first.kill()
+    assert "stopping" in log.read_text()
+    # the lock went with the process: a new instance starts
+    again = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=deployment.root)
+    try:
+        time.sleep(3)
+        assert again.poll() is None
+        again.send_signal(signal.SIGINT)
+        assert again.wait(15) == 0
+    finally:
+        if again.poll() is None:
+            again.kill()
+        again.stderr.close()

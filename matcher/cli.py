@@ -220,6 +220,9 @@ def cmd_status(args) -> int:
     print(f"deliveries: {d['sent']} sent, {d['pending']} pending, {d['failed']} failed")
     for key, state in report["stopped_channels"].items():
         print(f"  channel {key} STOPPED since {state['blocked_at']}: {state['error']}")
+    print("schedule (fundbot serve):")
+    for job, when in report["schedule"].items():
+        print(f"  {job:30} next {when}")
     return 0
 
 

@@ -69,4 +69,18 @@ def status_report(dep: Deployment, store: Store) -> dict:
         }
     channels = {f"{city}:{channel}": state for (channel, city), state in store.blocked_channels().items()}
     return {"sources": sources, "deliveries": store.delivery_counts(), "calls": store.count_calls(),
-            "last_run": store.last_run(), "stopped_channels": channels}
+            "last_run": store.last_run(), "stopped_channels": channels, "schedule": schedule(dep)}
+
+
+def schedule(dep: Deployment, now: dt.datetime | None = None) -> dict[str, str]:
+    """When each job of `fundbot serve` runs next (job id → ISO time)."""
+    from .serve import cron_trigger
+
+    now = now or dt.datetime.now(dt.timezone.utc)
+    out = {}
+    for s in dep.sources:
+        if s.enabled:
+            fire = cron_trigger(s.schedule, dep.settings.timezone).get_next_fire_time(None, now)
+            out[f"source:{s.id}"] = fire.isoformat() if fire else None
+    out["deliver"] = f"every {dep.settings.serve.deliver_every_minutes} min"
+    return out

@@ -57,3 +57,19 @@ def test_serve_runs_refuses_a_second_instance_and_stops_on_sigterm(deployment):
         if again.poll() is None:
             again.kill()
         again.stderr.close()
+
+
+def test_status_shows_the_next_run_of_each_job(deployment):
+    import datetime as dt
+    import json
+
+    from matcher.suggest import schedule
+
+    dep = deployment.load()
+    saturday = dt.datetime(2026, 11, 28, 12, tzinfo=dt.timezone.utc)
+    jobs = schedule(dep, saturday)
+    assert set(jobs) == {"source:eu", "source:vinnova", "deliver"}
+    assert jobs["source:eu"] == "2026-11-29T06:00:00+01:00"  # the default schedule "0 6 * * *", Stockholm time
+    status = json.loads(deployment.cli("status", "--json", check=True).stdout)
+    assert set(status["schedule"]) == set(jobs)
+    assert "schedule (fundbot serve):" in deployment.cli("status", check=True).stdout

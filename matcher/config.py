@@ -85,6 +85,7 @@ class EmailSettings(_Strict):
 
 class SlackSettings(_Strict):
     token_env: str = "SLACK_BOT_TOKEN"
+    app_token_env: str = "SLACK_APP_TOKEN"
     base_url: str = "https://slack.com/api/"
 
 

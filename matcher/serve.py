@@ -110,6 +110,16 @@ def serve(dep, store, embedder, channels, unavailable, *, offline: bool = False)
         threading.Timer(9.0, lambda: os._exit(0)).start()
         scheduler.shutdown(wait=False)
 
+    app_token = os.environ.get(dep.settings.slack.app_token_env)
+    if app_token and "slack" in channels:
+        from .interactions import start_socket_mode
+
+        start_socket_mode(app_token, channels["slack"].client, store, None)
+        log.info("listening for Slack button clicks (Socket Mode)")
+    elif "slack" in channels:
+        log.info("Slack buttons are off: set %s to an app-level token to receive clicks",
+                 dep.settings.slack.app_token_env)
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("serving %d sources and %d cities; jobs: %s", len(dep.sources), len(dep.profiles),

@@ -258,3 +258,39 @@ def test_dropped_connections_back_off_then_deliver_once(slack):
     for channel in ("C0NORRBY", "C0SUNNANA"):
         ids = server.delivered(channel)
         assert ids and len(ids) == len(set(ids))
+
+
+def test_button_clicks_record_decisions_and_update_the_message(slack):
+    """Interaction payloads in the documented `block_actions` shape (Slack API
+    docs: type, user, actions[action_id, value, block_id], channel, message),
+    built here from that documentation."""
+    from slack_sdk import WebClient
+
+    from matcher.interactions import handle_block_actions
+    from matcher.store import Store
+
+    deployment, server = slack
+    run(deployment)
+    (message,) = server.messages["C0NORRBY"]
+    first, second = server.delivered("C0NORRBY")[:2]
+    store = Store(deployment.load().store_url)
+    client = WebClient(token=server.token, base_url=server.base_url)
+
+    def click(action_id: str, delivery_id: int) -> dict:
+        return {"type": "block_actions", "user": {"id": "U0ANNA", "username": "anna"},
+                "channel": {"id": "C0NORRBY"}, "message": {"ts": message["ts"], "text": message["text"],
+                                                            "blocks": server.messages["C0NORRBY"][0]["blocks"]},
+                "actions": [{"action_id": action_id, "block_id": f"fundbot-{delivery_id}", "value": str(delivery_id),
+                             "type": "button"}]}
+
+    done = handle_block_actions(click("fundbot_not_relevant", first), store, client=client)
+    call_first = store.delivery(first).call_id
+    assert done == [("norrby", call_first, "not-relevant")]
+    assert store.marks("norrby")[call_first] == "not-relevant"
+    updated = json.dumps(server.messages["C0NORRBY"][0]["blocks"], ensure_ascii=False)
+    assert "Markerad som inte relevant" in updated and f"fundbot-{first}" in updated
+    assert handle_block_actions(click("fundbot_apply", second), store, client=client)[0][2] == "applying"
+    assert handle_block_actions({"type": "view_submission"}, store) == []
+    assert handle_block_actions(click("fundbot_apply", 99999), store) == []  # unknown suggestion: ignored
+    suggestions = json.loads(deployment.cli("suggest", "--city", "norrby", "--json", check=True).stdout)["suggestions"]
+    assert call_first not in {s["call_id"] for s in suggestions}  # hidden for that city

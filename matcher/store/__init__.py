@@ -415,6 +415,14 @@ class Store:
             for r in rows
         ]
 
+    def delivery(self, delivery_id: int) -> Delivery | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(text("SELECT * FROM deliveries WHERE id = :id"), {"id": delivery_id}).first()
+        if r is None:
+            return None
+        return Delivery(r.id, r.city, r.channel, r.call_id, r.kind, r.score, r.need_id, r.status, r.attempts, r.error,
+                        r.message_ref, _dt(r.last_attempt))
+
     def delivered_call_ids(self, city: str, channel: str) -> set[int]:
         with self.engine.connect() as conn:
             rows = conn.execute(

@@ -191,6 +191,37 @@ def match_all(dep: Deployment, store: Store, embedder: Embedder, calls: list[Sto
 # --- stage 3: deliver ------------------------------------------------------------------
 
 BLOCKED_RETRY = dt.timedelta(hours=24)
+
+
+def send_digest(store: Store, channel: Channel, spec, digest: Digest, clock: Clock, report: "CycleReport") -> None:
+    """Send one digest and record the outcome: rows confirmed as the channel
+    accepts them; a permanent error stops the channel; anything else leaves
+    the rows pending (retried with backoff)."""
+    city = digest.city_id
+
+    def confirm(ids: list[int], ref: str | None) -> None:
+        store.mark_sent(list(ids), dt.datetime.now(dt.timezone.utc), ref)
+
+    try:
+        result = channel.send(spec, digest, confirm)
+    except NotConfigured as exc:
+        if str(exc) not in report.notices:
+            report.notices.append(str(exc))
+        return
+    except ChannelBlocked as exc:
+        store.block_channel(spec.key, city, str(exc), clock.now)
+        report.notices.append(f"{spec.key} for {city} is stopped: {exc}")
+        return
+    except Exception as exc:  # noqa: BLE001 - one channel never stops the others
+        log.warning("channel %s for %s failed: %s", spec.key, city, exc)
+        store.mark_failed([i.delivery_id for i in digest.items], clock.now, f"{type(exc).__name__}: {exc}")
+        report.deliveries["failed"] += len(digest.items)
+        return
+    store.block_channel(spec.key, city, None, None)
+    if result.failed:
+        store.mark_failed(list(result.failed), clock.now, result.error or "failed")
+    report.deliveries["sent"] += len(result.sent)
+    report.deliveries["failed"] += len(result.failed)
 CADENCE_GAP = {"instant": dt.timedelta(0), "daily": dt.timedelta(hours=20), "weekly": dt.timedelta(days=6, hours=12)}
 
 
@@ -259,30 +290,7 @@ def queue_and_send(dep: Deployment, store: Store, channels: dict[str, Channel], 
             if not items:
                 continue
             digest = Digest(city, profile.city.name, profile.city.language, tuple(items), dep.settings.timezone)
-
-            def confirm(ids: list[int], ref: str | None) -> None:
-                store.mark_sent(list(ids), dt.datetime.now(dt.timezone.utc), ref)
-
-            try:
-                result = channel.send(spec, digest, confirm)
-            except NotConfigured as exc:
-                if str(exc) not in report.notices:
-                    report.notices.append(str(exc))
-                continue
-            except ChannelBlocked as exc:
-                store.block_channel(spec.key, city, str(exc), clock.now)
-                report.notices.append(f"{spec.key} for {city} is stopped: {exc}")
-                continue
-            except Exception as exc:  # noqa: BLE001 - one channel never stops the others
-                log.warning("channel %s for %s failed: %s", spec.key, city, exc)
-                store.mark_failed([i.delivery_id for i in items], clock.now, f"{type(exc).__name__}: {exc}")
-                report.deliveries["failed"] += len(items)
-                continue
-            store.block_channel(spec.key, city, None, None)
-            if result.failed:
-                store.mark_failed(list(result.failed), clock.now, result.error or "failed")
-            report.deliveries["sent"] += len(result.sent)
-            report.deliveries["failed"] += len(result.failed)
+            send_digest(store, channel, spec, digest, clock, report)
 
 
 # --- follow-ups: changes that matter, deadline reminders --------------------------
@@ -419,28 +427,7 @@ def send_coordination(dep: Deployment, store: Store, channels: dict[str, Channel
                 programme=call.record.programme, budget=call.record.budget))
         digest = Digest(COORDINATION, "Viable Cities – gemensamma möjligheter", "sv", tuple(items),
                         dep.settings.timezone)
-
-        def confirm(ids: list[int], ref: str | None) -> None:
-            store.mark_sent(list(ids), dt.datetime.now(dt.timezone.utc), ref)
-
-        try:
-            result = channel.send(spec, digest, confirm)
-        except NotConfigured as exc:
-            if str(exc) not in report.notices:
-                report.notices.append(str(exc))
-            continue
-        except ChannelBlocked as exc:
-            store.block_channel(spec.key, COORDINATION, str(exc), clock.now)
-            report.notices.append(f"{spec.key} for {COORDINATION} is stopped: {exc}")
-            continue
-        except Exception as exc:  # noqa: BLE001 - the cycle goes on
-            store.mark_failed([i.delivery_id for i in items], clock.now, f"{type(exc).__name__}: {exc}")
-            report.deliveries["failed"] += len(items)
-            continue
-        report.deliveries["sent"] += len(result.sent)
-        if result.failed:
-            store.mark_failed(list(result.failed), clock.now, result.error or "failed")
-            report.deliveries["failed"] += len(result.failed)
+        send_digest(store, channel, spec, digest, clock, report)
 
 
 # --- the whole cycle ----------------------------------------------------------------------

@@ -193,6 +193,48 @@ def match_all(dep: Deployment, store: Store, embedder: Embedder, calls: list[Sto
 BLOCKED_RETRY = dt.timedelta(hours=24)
 
 
+def guarded(store: Store, spec, city: str, ids: list[int], clock: Clock, report: "CycleReport", call):
+    """Run one channel operation; None when it did not happen: not configured
+    (said once), a permanent error (the channel stops), anything else (the
+    rows stay pending, retried with backoff)."""
+    try:
+        return call()
+    except NotConfigured as exc:
+        if str(exc) not in report.notices:
+            report.notices.append(str(exc))
+    except ChannelBlocked as exc:
+        store.block_channel(spec.key, city, str(exc), clock.now)
+        report.notices.append(f"{spec.key} for {city} is stopped: {exc}")
+    except Exception as exc:  # noqa: BLE001 - one channel never stops the others
+        log.warning("channel %s for %s failed: %s", spec.key, city, exc)
+        store.mark_failed(ids, clock.now, f"{type(exc).__name__}: {exc}")
+        report.deliveries["failed"] += len(ids)
+    return None
+
+
+def reconcile(store: Store, channel: Channel, spec, city: str, pending: list, clock: Clock,
+              report: "CycleReport") -> list:
+    """Exactly once where the channel can be read back (Slack): rows a crash
+    left posted but unrecorded are marked sent, not posted again.  Returns the
+    rows still to send — none if the channel cannot be checked now."""
+    if not hasattr(channel, "delivered"):
+        return pending
+    try:
+        already = channel.delivered(spec, city, store.pending_since(city, spec.key))
+    except ChannelBlocked as exc:
+        store.block_channel(spec.key, city, str(exc), clock.now)
+        report.notices.append(f"{spec.key} for {city} is stopped: {exc}")
+        return []
+    except Exception as exc:  # noqa: BLE001 - cannot check: do not post blindly
+        log.warning("channel %s for %s: cannot read history: %s", spec.key, city, exc)
+        report.notices.append(f"{spec.key} for {city}: unreachable ({type(exc).__name__}); kept pending")
+        return []
+    done = [d.id for d in pending if d.id in already]
+    if done:
+        store.mark_sent(done, clock.now, "reconciled")
+    return [d for d in pending if d.id not in already]
+
+
 def send_digest(store: Store, channel: Channel, spec, digest: Digest, clock: Clock, report: "CycleReport") -> None:
     """Send one digest and record the outcome: rows confirmed as the channel
     accepts them; a permanent error stops the channel; anything else leaves
@@ -202,20 +244,9 @@ def send_digest(store: Store, channel: Channel, spec, digest: Digest, clock: Clo
     def confirm(ids: list[int], ref: str | None) -> None:
         store.mark_sent(list(ids), dt.datetime.now(dt.timezone.utc), ref)
 
-    try:
-        result = channel.send(spec, digest, confirm)
-    except NotConfigured as exc:
-        if str(exc) not in report.notices:
-            report.notices.append(str(exc))
-        return
-    except ChannelBlocked as exc:
-        store.block_channel(spec.key, city, str(exc), clock.now)
-        report.notices.append(f"{spec.key} for {city} is stopped: {exc}")
-        return
-    except Exception as exc:  # noqa: BLE001 - one channel never stops the others
-        log.warning("channel %s for %s failed: %s", spec.key, city, exc)
-        store.mark_failed([i.delivery_id for i in digest.items], clock.now, f"{type(exc).__name__}: {exc}")
-        report.deliveries["failed"] += len(digest.items)
+    result = guarded(store, spec, city, [i.delivery_id for i in digest.items], clock, report,
+                     lambda: channel.send(spec, digest, confirm))
+    if result is None:
         return
     store.block_channel(spec.key, city, None, None)
     if result.failed:
@@ -254,23 +285,9 @@ def queue_and_send(dep: Deployment, store: Store, channels: dict[str, Channel], 
             if not pending:
                 continue
             channel = channels[spec.kind]
-            if hasattr(channel, "delivered"):  # exactly once: what a crash left posted but unrecorded
-                try:
-                    already = channel.delivered(spec, city, store.pending_since(city, spec.key))
-                except ChannelBlocked as exc:
-                    store.block_channel(spec.key, city, str(exc), clock.now)
-                    report.notices.append(f"{spec.key} for {city} is stopped: {exc}")
-                    continue
-                except Exception as exc:  # noqa: BLE001 - cannot check: do not post blindly
-                    log.warning("channel %s for %s: cannot read history: %s", spec.key, city, exc)
-                    report.notices.append(f"{spec.key} for {city}: unreachable ({type(exc).__name__}); kept pending")
-                    continue
-                done = [d.id for d in pending if d.id in already]
-                if done:
-                    store.mark_sent(done, clock.now, "reconciled")
-                    pending = [d for d in pending if d.id not in already]
-                if not pending:
-                    continue
+            pending = reconcile(store, channel, spec, city, pending, clock, report)
+            if not pending:
+                continue
             last = store.last_sent_at(city, spec.key)
             if last is not None and clock.now - last < CADENCE_GAP[spec.cadence]:
                 continue  # not due yet; stays in the outbox
@@ -310,6 +327,8 @@ def queue_notices(dep: Deployment, store: Store, changes: dict[int, list[str]], 
         applying = {cid for cid, mark in store.marks(city).items() if mark == "applying"}
         for d in suggested:
             fields = sorted(MATTERS & set(changes.get(d.call_id, ())))
+            if not fields and d.call_id not in applying:
+                continue  # nothing to say about this call
             call = store.call(d.call_id)
             if call is None:
                 continue
@@ -346,18 +365,8 @@ def send_notices(dep: Deployment, store: Store, channels: dict[str, Channel], pr
                         status=call.status(clock.at), budget=call.record.budget,
                         fields=tuple((d.need_id or "").split(",")) if d.need_id else (),
                         thread=parent.message_ref, timezone=dep.settings.timezone)
-        try:
-            ref = channel.notify(spec, notice)
-        except NotConfigured as exc:
-            if str(exc) not in report.notices:
-                report.notices.append(str(exc))
-            return
-        except ChannelBlocked as exc:
-            store.block_channel(spec.key, city, str(exc), clock.now)
-            return
-        except Exception as exc:  # noqa: BLE001 - transient: stays pending
-            store.mark_failed([d.id], clock.now, f"{type(exc).__name__}: {exc}")
-            report.deliveries["failed"] += 1
+        ref = guarded(store, spec, city, [d.id], clock, report, lambda: channel.notify(spec, notice))
+        if ref is None:
             return
         store.mark_sent([d.id], clock.now, ref)
         report.deliveries["sent"] += 1
@@ -404,14 +413,7 @@ def send_coordination(dep: Deployment, store: Store, channels: dict[str, Channel
         pending = [d for d in store.deliveries(status="pending", city=COORDINATION, channel=spec.key)
                    if d.due(clock.now) and (d.call_id, d.kind) in by_delivery]
         channel = channels[spec.kind]
-        if pending and hasattr(channel, "delivered"):  # exactly once on Slack, as for the cities
-            try:
-                already = channel.delivered(spec, COORDINATION, store.pending_since(COORDINATION, spec.key))
-            except Exception as exc:  # noqa: BLE001 - cannot check: do not post blindly
-                report.notices.append(f"{spec.key} for {COORDINATION}: cannot read history ({type(exc).__name__})")
-                continue
-            store.mark_sent([d.id for d in pending if d.id in already], clock.now, "reconciled")
-            pending = [d for d in pending if d.id not in already]
+        pending = reconcile(store, channel, spec, COORDINATION, pending, clock, report) if pending else []
         if not pending:
             continue
         items = []

@@ -96,6 +96,17 @@ class Deployment:
             raise AssertionError(f"fundbot {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
         return proc
 
+    def retitle_vinnova_round(self, title: str) -> None:
+        """Give the first recorded Vinnova round this title and keep it open
+        on the replayed day (for escaping tests)."""
+        import json
+
+        path = self.root / "feeds/snapshots/vinnova.json"
+        rounds = json.loads(path.read_text())
+        rounds[0]["Titel"] = title
+        rounds[0]["Stangningsdatum"] = "2027-01-31T14:00:00"
+        path.write_text(json.dumps(rounds, ensure_ascii=False))
+
     def load(self):
         from matcher import config
 

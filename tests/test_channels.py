@@ -21,14 +21,6 @@ def use_channel(deployment, kind: str, target: str) -> None:
         path.write_text(path.read_text().replace('kind = "console"', f'kind = "{kind}"\ntarget = "{target}"'))
 
 
-def hostile_title(deployment) -> None:
-    path = deployment.root / "feeds/snapshots/vinnova.json"
-    rounds = json.loads(path.read_text())
-    rounds[0]["Titel"] = HOSTILE
-    rounds[0]["Stangningsdatum"] = "2027-01-31T14:00:00"  # open on the replayed day
-    path.write_text(json.dumps(rounds, ensure_ascii=False))
-
-
 @pytest.fixture
 def smtp():
     from aiosmtpd.controller import Controller
@@ -55,7 +47,7 @@ def smtp():
 
 def test_email_digest_with_text_and_html_parts(deployment, smtp):
     inbox, port = smtp
-    hostile_title(deployment)
+    deployment.retitle_vinnova_round(HOSTILE)
     (deployment.root / "config.toml").write_text((deployment.root / "config.toml").read_text() + f"""
 [email]
 host = "127.0.0.1"
@@ -98,7 +90,7 @@ from_addr = "fundbot@example.org"
 
 @pytest.mark.parametrize("kind", ["slack-webhook", "teams"])
 def test_webhooks_post_once_and_escape(deployment, monkeypatch, kind):
-    hostile_title(deployment)
+    deployment.retitle_vinnova_round(HOSTILE)
     with LocalServer() as server:
         bodies = []
 

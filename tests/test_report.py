@@ -12,11 +12,7 @@ HOSTILE = "<script>alert(1)</script> & friends"
 
 
 def test_report_files(deployment):
-    path = deployment.root / "feeds/snapshots/vinnova.json"
-    rounds = json.loads(path.read_text())
-    rounds[0]["Titel"] = HOSTILE
-    rounds[0]["Stangningsdatum"] = "2027-01-31T14:00:00"
-    path.write_text(json.dumps(rounds, ensure_ascii=False))
+    deployment.retitle_vinnova_round(HOSTILE)
     deployment.cli("run", "--once", "--offline", check=True)
     out = deployment.root / "site"
     proc = deployment.cli("report", "--out", str(out))
@@ -87,11 +83,7 @@ def test_pages_in_headless_chromium(deployment, tmp_path):
         pytest.skip("Debian chromium is not installed here (.ci/run installs it)")
     from playwright.sync_api import sync_playwright
 
-    path = deployment.root / "feeds/snapshots/vinnova.json"
-    rounds = json.loads(path.read_text())
-    rounds[0]["Titel"] = HOSTILE
-    rounds[0]["Stangningsdatum"] = "2027-01-31T14:00:00"
-    path.write_text(json.dumps(rounds, ensure_ascii=False))
+    deployment.retitle_vinnova_round(HOSTILE)
     deployment.cli("run", "--once", "--offline", check=True)
     out = deployment.root / "site"
     deployment.cli("report", "--out", str(out), check=True)

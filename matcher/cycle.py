@@ -170,13 +170,10 @@ def match_all(dep: Deployment, store: Store, embedder: Embedder, calls: list[Sto
         texts.extend(need_texts(p))
     texts.append(ANCHOR)
     vectors, embedded = embed_cached(store, embedder, texts)
-    chunk_vectors, pos = [], 0
-    for d in docs:
-        chunk_vectors.append(vectors[pos:pos + len(d.chunks)])
-        pos += len(d.chunks)
+    pos = sum(len(d.chunks) for d in docs)
     from .lexical import cached_counts
 
-    ranker = Ranker(docs, chunk_vectors, anchor_vector=vectors[-1], model=RankerModel.for_embedder(embedder.name),
+    ranker = Ranker(docs, vectors[:pos], anchor_vector=vectors[-1], model=RankerModel.for_embedder(embedder.name),
                     term_counts=cached_counts(store, [d.full_text for d in docs]) if docs else None)
     per_city = []
     for p in profiles:

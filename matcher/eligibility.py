@@ -208,6 +208,15 @@ def city_regions(profile: Profile) -> frozenset[str]:
     return frozenset(regions)
 
 
+def facts_key(profile: Profile) -> tuple:
+    """Everything of a profile that :func:`judge` reads: cities with equal
+    keys get equal verdicts."""
+    f = profile.eligibility
+    return (f.just_transition_area, city_regions(profile),
+            None if f.interreg_areas is None else frozenset(f.interreg_areas),
+            f.eu_mission_city, f.netzerocities_pilot, None if f.assets is None else frozenset(f.assets))
+
+
 def judge(profile: Profile, terms: CallTerms) -> Verdict:
     """Hold one call's terms against one city's eligibility facts."""
     facts = profile.eligibility
@@ -285,8 +294,18 @@ class EligibilityMatrix:
                                dtype=bool).reshape(n, len(self.asset_names))
         self.excluded = np.array([t.applicant == "excluded" for t in terms], dtype=bool)
         self.unknown_applicant = np.array([t.applicant == "unknown" for t in terms], dtype=bool)
+        self._seen: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # cities with the same facts share a verdict
 
     def judge(self, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
+        """(ineligible, caveat count) per call; read-only arrays."""
+        key = facts_key(profile)
+        if key not in self._seen:
+            inel, cav = self._judge(profile)
+            inel.flags.writeable = cav.flags.writeable = False
+            self._seen[key] = (inel, cav)
+        return self._seen[key]
+
+    def _judge(self, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
         f = profile.eligibility
         n = len(self.terms)
         inel = self.excluded.copy()

@@ -79,41 +79,57 @@ def cached_counts(store, texts: Sequence[str]) -> sparse.csr_matrix:
 
 
 class LexicalIndex:
-    """TF-IDF (sublinear tf, IDF from the pool, unit length) over the calls."""
+    """TF-IDF (sublinear tf, IDF from the pool, unit length) over the calls.
 
-    def __init__(self, counts: sparse.csr_matrix):
+    ``max_postings`` prunes the index statically (Carmel et al., 2001): a
+    term found in more calls keeps only the calls where it weighs most.  A
+    call that loses a posting scores a little lower on a common word; the
+    cost of a query no longer grows with the pool.  Only large pools use it.
+    """
+
+    def __init__(self, counts: sparse.csr_matrix, max_postings: int | None = None):
         n_docs = counts.shape[0]
         df = np.bincount(counts.indices, minlength=N_FEATURES).astype(np.float32)
-        self.idf = np.log((1.0 + n_docs) / (1.0 + df)) + 1.0
+        self.idf = (np.log((1.0 + n_docs) / (1.0 + df)) + 1.0).astype(np.float32)
         if n_docs >= 50:  # terms in most calls say little and cost much: dropped in large pools
             self.idf[df > 0.5 * n_docs] = 0.0
-        self.matrix = self._weigh(counts)
-        self.matrix_t = self.matrix.T.tocsr()
+        self.matrix_t = self.weigh(counts).T.tocsr()
+        if max_postings is not None:
+            self.matrix_t = _prune(self.matrix_t, max_postings)
 
-    def _weigh(self, counts: sparse.csr_matrix) -> sparse.csr_matrix:
-        m = counts.copy()
-        m.data = (1.0 + np.log(m.data)) * self.idf[m.indices]
+    def weigh(self, counts: sparse.csr_matrix) -> sparse.csr_matrix:
+        """Term counts as unit-length TF-IDF rows (sublinear tf, this pool's IDF)."""
+        m = counts.tocsr(copy=True)
+        m.data = np.log(m.data, dtype=np.float32)
+        m.data += np.float32(1.0)
+        m.data *= self.idf[m.indices]
         m.eliminate_zeros()
-        norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
+        totals = np.concatenate([[0.0], np.cumsum(m.data * m.data, dtype=np.float64)])
+        norms = np.sqrt(totals[m.indptr[1:]] - totals[m.indptr[:-1]])
         norms[norms == 0] = 1.0
-        return sparse.diags(1.0 / norms).dot(m).tocsr().astype(np.float32)
+        m.data /= np.repeat((norms).astype(np.float32), np.diff(m.indptr))
+        return m
+
+    def similarity_weighed(self, queries: sparse.csr_matrix) -> np.ndarray:
+        """(queries × calls) cosine similarities of rows from :meth:`weigh`."""
+        return (queries @ self.matrix_t).toarray().astype(np.float32, copy=False)
 
     def similarity(self, queries: Sequence[str], counts: sparse.csr_matrix | None = None) -> np.ndarray:
         """(queries × calls) cosine similarities (``counts``: the queries'
         hashed term counts, when cached)."""
-        q = self._weigh(counts if counts is not None else hashed_counts(queries))
-        return np.asarray((q @ self.matrix_t).todense(), dtype=np.float32)
+        return self.similarity_weighed(self.weigh(counts if counts is not None else hashed_counts(queries)))
 
-    def similarity_many(self, groups: Sequence[Sequence[str]],
-                        counts: sparse.csr_matrix | None = None) -> list[np.ndarray]:
-        """``similarity`` for several groups of queries in one pass."""
-        flat = [q for g in groups for q in g]
-        if not flat:
-            return [np.zeros((0, self.matrix.shape[0]), np.float32) for _ in groups]
-        q = self._weigh(counts if counts is not None else hashed_counts(flat))
-        sims = (q @ self.matrix_t).tocsr()  # stays sparse: each group is made dense on its own
-        out, pos = [], 0
-        for g in groups:
-            out.append(sims[pos:pos + len(g)].toarray().astype(np.float32, copy=False))
-            pos += len(g)
-        return out
+
+def _prune(postings: sparse.csr_matrix, keep: int) -> sparse.csr_matrix:
+    """Each row's ``keep`` largest entries (rows are terms, columns calls)."""
+    lengths = np.diff(postings.indptr)
+    long_rows = np.flatnonzero(lengths > keep)
+    if not len(long_rows):
+        return postings
+    mask = np.ones(postings.nnz, dtype=bool)
+    for row in long_rows.tolist():
+        a, b = postings.indptr[row], postings.indptr[row + 1]
+        drop = np.argpartition(postings.data[a:b], b - a - keep)[: b - a - keep]
+        mask[a + drop] = False
+    indptr = np.concatenate([[0], np.cumsum(np.minimum(lengths, keep))])
+    return sparse.csr_matrix((postings.data[mask], postings.indices[mask], indptr), shape=postings.shape)

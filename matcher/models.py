@@ -93,7 +93,7 @@ class Match:
     passage: str
     similarity: float  # semantic part
     lexical: float  # lexical part
-    needs: tuple[tuple[str, float], ...] = field(default=())  # every need with its score
+    needs: tuple[tuple[str, float], ...] = field(default=())  # the needs it serves best, with scores
     eligibility: str = "unknown"  # eligible / ineligible / unknown
     reasons: tuple[str, ...] = ()  # why the city cannot apply
     caveats: tuple[str, ...] = ()  # conditions the profile does not answer

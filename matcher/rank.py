@@ -20,7 +20,9 @@ fixed hybrid formula is used.
 from __future__ import annotations
 
 import functools
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +42,15 @@ MAX_CHUNKS = 64  # past ~3,200 words the passages grow instead
 # Pools larger than this are scored in two stages: every call by its
 # whole-call view, then every chunk of each city's best CANDIDATES calls.
 EXACT_LIMIT = 2000
-CANDIDATES = 150
+CANDIDATES = 100
+# a match names the needs the call serves best, with their scores
+NEEDS_SHOWN = 3
+# and, in pools larger than PRUNE_LIMIT, the lexical index keeps, per word, the
+# MAX_POSTINGS calls where it weighs most (bench/two_stage.py measures both on the dev set)
+PRUNE_LIMIT = 2000
+MAX_POSTINGS = 500
+# cities whose whole-call similarities are computed in one matrix product
+CITY_BLOCK = 64
 
 # A fixed description of what the whole programme is about: how near a call
 # is to it says whether the call funds municipal climate work at all,
@@ -138,6 +148,55 @@ def _standardise(values: np.ndarray) -> np.ndarray:
     return out
 
 
+def _best_and_top3(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column: the largest value and the mean of the three largest (of
+    all rows, when there are fewer), in one pass over the few rows."""
+    first = values[0].copy()
+    if values.shape[0] == 1:
+        return first, first.copy()
+    second = np.full_like(first, -np.inf)
+    third = np.full_like(first, -np.inf)
+    for row in values[1:]:
+        np.maximum(third, np.minimum(second, row), out=third)
+        np.maximum(second, np.minimum(first, row), out=second)
+        np.maximum(first, row, out=first)
+    k = min(3, values.shape[0])
+    top = first + second if k == 2 else first + second + third
+    return first, top / np.float32(k)
+
+
+def _best_by_weight(comb: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per call: the best combined score, the weight of the need that gives
+    it (the higher weight on ties), and the best among needs of weight ≥ 2
+    (−3 when the city has none)."""
+    best = label = high = None
+    for w in sorted(set(weights.tolist())):
+        group = comb[weights == w].max(axis=0)
+        if w >= 2:
+            high = group if high is None else np.maximum(high, group)
+        if best is None:
+            best, label = group, np.full(group.shape, w, dtype=np.float32)
+        else:
+            label = np.where(group >= best, np.float32(w), label)
+            best = np.maximum(best, group)
+    if high is None:
+        high = np.full(comb.shape[1], -3.0, dtype=np.float32)
+    return best, label, high
+
+
+def _segment_argmax(values: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """The position of each segment's largest value within the segment
+    (the first on ties); segments are consecutive and non-empty."""
+    best = np.repeat(np.maximum.reduceat(values, starts), sizes)
+    positions = np.where(values == best, np.arange(len(values)), len(values))
+    return np.minimum.reduceat(positions, starts) - starts
+
+
+def _sd(mean_square: float, mean: float) -> float:
+    sd = float(np.sqrt(max(mean_square - mean * mean, 0.0)))
+    return sd if sd > 1e-6 else 1.0
+
+
 @dataclass(frozen=True)
 class CityScores:
     """One city's view of the pool, as arrays over calls."""
@@ -148,38 +207,60 @@ class CityScores:
     sims: np.ndarray  # raw semantic similarity, needs × calls
     lex: np.ndarray  # lexical similarity, needs × calls
     ineligible: np.ndarray
+    read: np.ndarray  # the calls read chunk by chunk (sorted)
+    nearest: np.ndarray  # needs × read: each one's nearest chunk
 
 
 class Ranker:
     """Ranks one pool of calls for any number of cities."""
 
-    def __init__(self, docs: list[CallDoc], chunk_vectors: list[np.ndarray], anchor_vector: np.ndarray | None = None,
+    def __init__(self, docs: list[CallDoc], chunk_vectors: "list[np.ndarray] | np.ndarray", anchor_vector: np.ndarray | None = None,
                  model: "RankerModel | None" = None, term_counts=None):
         from .eligibility import EligibilityMatrix, read_terms
         from .lexical import LexicalIndex, hashed_counts
 
-        if len(docs) != len(chunk_vectors):
-            raise ValueError("one array of chunk vectors per call is needed")
+        n = len(docs)
+        if isinstance(chunk_vectors, np.ndarray):  # already stacked, call after call (as the cache returns them)
+            sizes = np.array([len(d.chunks) for d in docs], dtype=np.int64)
+            if chunk_vectors.ndim != 2 or chunk_vectors.shape[0] != sizes.sum():
+                raise ValueError("one vector per chunk of every call is needed")
+            stacked = chunk_vectors
+        else:
+            if n != len(chunk_vectors):
+                raise ValueError("one array of chunk vectors per call is needed")
+            sizes = np.array([len(v) for v in chunk_vectors], dtype=np.int64)
+            stacked = np.vstack(chunk_vectors) if n else np.zeros((0, 1), np.float32)
         self.docs = docs
         self.model = model
-        n = len(docs)
-        sizes = np.array([len(v) for v in chunk_vectors], dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]) if n else np.zeros(0, np.int64)
-        self.chunks = np.vstack(chunk_vectors).astype(np.float32) if n else np.zeros((0, 1), np.float32)
+        self.chunks = np.ascontiguousarray(stacked, dtype=np.float32)
         self.sizes = sizes
         self.ids = np.array([d.id for d in docs])
         self.heads = self.chunks[self.offsets] if n else self.chunks  # each call's whole-call view
         if n > EXACT_LIMIT:  # and the mean of its chunks, which a deep passage still moves
-            sums = np.add.reduceat(self.chunks, self.offsets, axis=0)
+            from scipy import sparse
+
+            total = int(sizes.sum())  # a (calls × chunks) indicator product sums each call's chunks
+            members = sparse.csr_matrix((np.ones(total, np.float32), np.arange(total),
+                                         np.concatenate([self.offsets, [total]])), shape=(n, total))
+            sums = np.asarray(members @ self.chunks, dtype=np.float32)
             self.centroids = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-6)
         languages = np.array([d.language for d in docs])
-        self.language_groups = [languages == lang for lang in sorted(set(languages.tolist()))]
+        _, self.language_codes = np.unique(languages, return_inverse=True)
+        self.language_sizes = np.bincount(self.language_codes)
         self.terms = [d.terms or read_terms(title=d.title, text=d.text, eligibility=d.eligibility, funder=d.funder)
                       for d in docs]
         self.eligibility = EligibilityMatrix(self.terms)
-        if n:
-            counts = term_counts if term_counts is not None else hashed_counts([d.full_text for d in docs])
-            self.lexical = LexicalIndex(counts)
+        self._verdicts: dict = {}  # city facts -> {call: Verdict}
+        self._lexical = None
+        if n:  # the lexical index is built on a second thread while the dense side is prepared
+            def build() -> LexicalIndex:
+                counts = term_counts if term_counts is not None else hashed_counts([d.full_text for d in docs])
+                return LexicalIndex(counts, max_postings=MAX_POSTINGS if n > PRUNE_LIMIT else None)
+
+            background = ThreadPoolExecutor(max_workers=1)
+            self._lexical_job = background.submit(build)
+            background.shutdown(wait=False)
         anchor = np.zeros(n, dtype=np.float32)
         if anchor_vector is not None and n:
             raw = self.best_per_call(anchor_vector[None, :])
@@ -197,9 +278,17 @@ class Ranker:
                for k in ("transnational", "coord_other", "muni_first", "research_first")},
         }
 
+    @property
+    def lexical(self):
+        """The pool's :class:`~matcher.lexical.LexicalIndex` (waits for it to be built)."""
+        if self._lexical is None:
+            self._lexical = self._lexical_job.result()
+        return self._lexical
+
     # --- signals ------------------------------------------------------------
 
-    def best_per_call(self, need_vectors: np.ndarray, head_sims: np.ndarray | None = None) -> np.ndarray:
+    def best_per_call(self, need_vectors: np.ndarray, head_sims: np.ndarray | None = None,
+                      centroid_best: np.ndarray | None = None) -> np.ndarray:
         """(needs × calls): each need's best cosine over each call's chunks.
 
         In a pool larger than EXACT_LIMIT only the city's CANDIDATES calls
@@ -208,56 +297,112 @@ class Ranker:
         moves), are read chunk by chunk; the rest keep the whole-call
         similarity (a lower bound of the exact value).
         """
+        return self._dense(need_vectors, head_sims, centroid_best)[0]
+
+    def _dense(self, need_vectors: np.ndarray, head_sims: np.ndarray | None = None,
+               centroid_best: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`best_per_call`, with the calls read chunk by chunk (sorted)
+        and, for each need and each of those calls, its nearest chunk."""
         needs = need_vectors.astype(np.float32)
         if len(self.docs) <= EXACT_LIMIT:
-            return np.maximum.reduceat(needs @ self.chunks.T, self.offsets, axis=1)
+            read = np.arange(len(self.docs))
+            sims, nearest = self._chunk_scores(needs, read)
+            return sims, read, nearest
         sims = (needs @ self.heads.T) if head_sims is None else head_sims.copy()
+        if centroid_best is None:
+            centroid_best = (needs @ self.centroids.T).max(axis=0)
         by_head = np.argpartition(-sims.max(axis=0), CANDIDATES)[:CANDIDATES]
-        by_centroid = np.argpartition(-(needs @ self.centroids.T).max(axis=0), CANDIDATES)[:CANDIDATES]
-        cand = np.union1d(by_head, by_centroid)
-        starts, sizes = self.offsets[cand], self.sizes[cand]
-        rows = np.repeat(starts - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes) + np.arange(sizes.sum())
-        local = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        sims[:, cand] = np.maximum.reduceat(needs @ self.chunks[rows].T, local, axis=1)
-        return sims
+        by_centroid = np.argpartition(-centroid_best, CANDIDATES)[:CANDIDATES]
+        read = np.union1d(by_head, by_centroid)
+        sims[:, read], nearest = self._chunk_scores(needs, read)
+        return sims, read, nearest
 
-    def best_chunk(self, need_vector: np.ndarray, j: int) -> int:
-        start = int(self.offsets[j])
-        end = int(self.offsets[j + 1]) if j + 1 < len(self.offsets) else self.chunks.shape[0]
-        return int((self.chunks[start:end] @ need_vector).argmax())
+    def _chunk_scores(self, needs: np.ndarray, calls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(needs × calls) best cosine over each call's chunks, and which chunk gives it."""
+        sizes = self.sizes[calls]
+        local = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        if len(calls) == len(self.docs):
+            chunks = self.chunks
+        else:
+            chunks = self.chunks[np.repeat(self.offsets[calls] - local, sizes) + np.arange(sizes.sum())]
+        sims = chunks @ needs.T  # chunks × needs: the faster layout for few needs
+        best = np.maximum.reduceat(sims, local, axis=0)
+        rows = np.arange(sims.shape[0])[:, None]
+        positions = np.where(sims == np.repeat(best, sizes, axis=0), rows, sims.shape[0])
+        return best.T, (np.minimum.reduceat(positions, local, axis=0) - local[:, None]).T
+
+    def best_chunks(self, need_vectors: np.ndarray, need_rows: np.ndarray, calls: np.ndarray,
+                    read: np.ndarray | None = None, nearest: np.ndarray | None = None) -> list[int]:
+        """For each call in ``calls``: which of its chunks is nearest to the
+        need in ``need_rows`` at the same position (looked up in ``nearest``
+        for the calls in ``read``)."""
+        out = np.zeros(len(calls), dtype=np.int64)
+        missing = np.ones(len(calls), dtype=bool)
+        if read is not None and len(read):
+            at = np.minimum(np.searchsorted(read, calls), len(read) - 1)
+            found = read[at] == calls
+            out[found] = nearest[need_rows[found], at[found]]
+            missing = ~found
+        if missing.any():
+            calls_m, rows_m = calls[missing], need_rows[missing]
+            starts, sizes = self.offsets[calls_m], self.sizes[calls_m]
+            local = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+            rows = np.repeat(starts - local, sizes) + np.arange(sizes.sum())
+            all_needs = self.chunks[rows] @ np.asarray(need_vectors, dtype=np.float32).T  # chunks × needs
+            sims = all_needs[np.arange(len(rows)), np.repeat(rows_m, sizes)]
+            out[missing] = _segment_argmax(sims, local, sizes)
+        return out.tolist()
+
+    def language_shift(self, sims: np.ndarray) -> np.ndarray:
+        """Per call: the mean similarity of its language's calls (groups of
+        fewer than three calls take the overall mean) — what centring removes."""
+        column = sims.mean(axis=0)
+        overall = float(column.mean()) if column.size else 0.0
+        means = np.bincount(self.language_codes, weights=column, minlength=len(self.language_sizes))
+        means = np.where(self.language_sizes >= 3, means / np.maximum(self.language_sizes, 1), overall)
+        return means.astype(np.float32)[self.language_codes]
 
     def centre_by_language(self, sims: np.ndarray) -> np.ndarray:
-        """Remove each call language's mean similarity (groups of fewer than
-        three calls keep the overall mean)."""
-        out = sims.copy()
-        overall = float(sims.mean())
-        for cols in self.language_groups:
-            out[:, cols] -= float(sims[:, cols].mean()) if cols.sum() >= 3 else overall
-        return out
+        """Remove each call language's mean similarity."""
+        return sims - self.language_shift(sims)
 
     def features(self, profile: Profile, sims: np.ndarray, lex: np.ndarray, ineligible: np.ndarray,
                  caveats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One row of FEATURES per call, and the combined (needs × calls) score."""
-        sem_z = _standardise(self.centre_by_language(sims))
-        lex_z = _standardise(lex)
-        comb = SEMANTIC_WEIGHT * sem_z + LEXICAL_WEIGHT * lex_z
+        """One row of FEATURES per call, and the combined (needs × calls) score.
+
+        The semantic score is centred by call language and standardised, the
+        lexical one standardised, and ``comb`` is their weighted sum.  All of
+        that is affine per call, so it is folded into two passes over the
+        (needs × calls) arrays, and the per-call maxima are taken of the raw
+        scores and transformed after."""
+        shift = self.language_shift(sims)
+        # mean and standard deviation of the centred similarities, without making them
+        mean_s = float(sims.mean()) - float(shift.mean())
+        sq = (float(np.vdot(sims, sims)) / sims.size - 2.0 * float(np.dot(sims.mean(axis=0), shift)) / shift.size
+              + float(np.dot(shift, shift)) / shift.size)
+        a_s = 1.0 / _sd(sq, mean_s)
+        mean_l = float(lex.mean())
+        a_l = 1.0 / _sd(float(np.vdot(lex, lex)) / max(lex.size, 1), mean_l)
+        offset_s = ((shift + np.float32(mean_s)) * np.float32(a_s)).astype(np.float32)  # sem_z = sims·a_s − offset_s
+        comb = sims * np.float32(SEMANTIC_WEIGHT * a_s)
+        comb += lex * np.float32(LEXICAL_WEIGHT * a_l)
+        comb -= SEMANTIC_WEIGHT * offset_s + np.float32(LEXICAL_WEIGHT * a_l * mean_l)
         weights = np.array([n.weight for n in profile.needs], dtype=np.float32)
-        best = comb.argmax(axis=0)
-        high = weights >= 2
-        k = min(3, sem_z.shape[0])
+        sem_best, sem_top3 = _best_and_top3(sims)
+        comb_best, weight_best, comb_w23 = _best_by_weight(comb, weights)
         columns = {
-            "sem_best": sem_z.max(axis=0),
-            "sem_top3": np.partition(sem_z, -k, axis=0)[-k:].mean(axis=0),
-            "lex_best": lex_z.max(axis=0),
-            "comb_best": comb.max(axis=0),
-            "comb_w23": comb[high].max(axis=0) if high.any() else np.full(len(self.docs), -3.0, np.float32),
-            "weight_best": weights[best] - 2.0,
-            "breadth": np.log1p((comb > 1.0).sum(axis=0)),
-            "ineligible": ineligible.astype(np.float32),
-            "caveats": caveats.astype(np.float32),
+            "sem_best": sem_best * np.float32(a_s) - offset_s,
+            "sem_top3": sem_top3 * np.float32(a_s) - offset_s,
+            "lex_best": (lex.max(axis=0) - np.float32(mean_l)) * np.float32(a_l),
+            "comb_best": comb_best,
+            "comb_w23": comb_w23,
+            "weight_best": weight_best - 2.0,
+            "breadth": np.log1p(np.count_nonzero(comb > 1.0, axis=0).astype(np.float32)),
+            "ineligible": ineligible,
+            "caveats": caveats,
             **self.call_columns,
         }
-        X = np.empty((len(self.docs), len(FEATURES)), dtype=np.float32)
+        X = np.empty((len(self.docs), len(FEATURES)), dtype=np.float32, order="F")
         for k, name in enumerate(FEATURES):
             X[:, k] = columns[name]
         return X, comb
@@ -269,8 +414,8 @@ class Ranker:
         return self.features(profile, sims, lex, *self.eligibility.judge(profile))[0]
 
     def score(self, profile: Profile, need_vectors: np.ndarray, lex: np.ndarray | None = None,
-              head_sims: np.ndarray | None = None) -> CityScores:
-        sims = self.best_per_call(need_vectors, head_sims)
+              head_sims: np.ndarray | None = None, centroid_best: np.ndarray | None = None) -> CityScores:
+        sims, read, nearest = self._dense(need_vectors, head_sims, centroid_best)
         if lex is None:
             lex = self.lexical.similarity([n.query for n in profile.needs])
         ineligible, caveats = self.eligibility.judge(profile)
@@ -282,7 +427,7 @@ class Ranker:
             order = relevance.copy()
         relevance = np.where(ineligible, np.float32(0.0), relevance)
         order = np.where(ineligible, np.float32(-1.0), order)
-        return CityScores(relevance, order, comb, sims, lex, ineligible)
+        return CityScores(relevance, order, comb, sims, lex, ineligible, read, nearest)
 
     @staticmethod
     def need_scores(profile: Profile, comb: np.ndarray) -> np.ndarray:
@@ -293,29 +438,62 @@ class Ranker:
     # --- matches for people --------------------------------------------------------
 
     def rank_many(self, profiles: list[Profile], need_vectors: list[np.ndarray], *,
-                  limit: int | None = None, need_counts=None) -> dict[str, list[Match]]:
-        """:meth:`rank` for several cities, with their lexical scores in one
-        pass (``need_counts``: the needs' cached term counts, in order)."""
+                  limit: int | None = None, need_counts=None, workers: int | None = None) -> dict[str, list[Match]]:
+        """:meth:`rank` for several cities (``need_counts``: the needs' cached
+        term counts, in order).
+
+        In a large pool the cities go in blocks of CITY_BLOCK: the whole-call
+        and chunk-mean similarities of a block's needs come from one matrix
+        product each.  Blocks run on ``workers`` threads (default: one per
+        core), each with single-threaded BLAS — numpy and scipy release the
+        GIL in their loops, so the cores share the work instead of fighting
+        over it."""
         if not self.docs:
             return {p.city.id: [] for p in profiles}
-        lex = self.lexical.similarity_many([[n.query for n in p.needs] for p in profiles], need_counts)
+        from threadpoolctl import threadpool_limits
+
+        from .lexical import hashed_counts
+
+        bounds = np.cumsum([0] + [len(p.needs) for p in profiles])
+        if need_counts is None:
+            need_counts = hashed_counts([n.query for p in profiles for n in p.needs])
+        queries = self.lexical.weigh(need_counts)
+        big = len(self.docs) > EXACT_LIMIT
+
         heads: list = [None] * len(profiles)
-        if len(self.docs) > EXACT_LIMIT and need_vectors:  # one matrix product for every city's needs
-            flat = (np.vstack(need_vectors).astype(np.float32) @ self.heads.T)
-            bounds = np.cumsum([0] + [len(v) for v in need_vectors])
-            heads = [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-        return {p.city.id: self.rank(p, v, limit=limit, lex=x, head_sims=h)
-                for p, v, x, h in zip(profiles, need_vectors, lex, heads)}
+        centroids: list = [None] * len(profiles)
+        if big:  # one matrix product per block of cities, on every core
+            for start in range(0, len(profiles), CITY_BLOCK):
+                ks = range(start, min(start + CITY_BLOCK, len(profiles)))
+                flat = np.vstack([need_vectors[k] for k in ks]).astype(np.float32, copy=False)
+                head_all, cent_all = flat @ self.heads.T, flat @ self.centroids.T
+                for k in ks:
+                    a, b = bounds[k] - bounds[start], bounds[k + 1] - bounds[start]
+                    heads[k], centroids[k] = head_all[a:b], cent_all[a:b].max(axis=0)
+
+        def one(k: int) -> list[Match]:
+            return self.rank(profiles[k], need_vectors[k], limit=limit, head_sims=heads[k], centroid_best=centroids[k],
+                             lex=self.lexical.similarity_weighed(queries[bounds[k]:bounds[k + 1]]))
+
+        workers = min(workers or os.cpu_count() or 1, len(profiles))
+        with threadpool_limits(limits=1, user_api="blas"):
+            if workers <= 1:
+                ranked = [one(k) for k in range(len(profiles))]
+            else:
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    ranked = list(pool.map(one, range(len(profiles)), chunksize=8))
+        return {p.city.id: m for p, m in zip(profiles, ranked)}
 
     def rank(self, profile: Profile, need_vectors: np.ndarray, *, limit: int | None = None,
-             lex: np.ndarray | None = None, head_sims: np.ndarray | None = None) -> list[Match]:
+             lex: np.ndarray | None = None, head_sims: np.ndarray | None = None,
+             centroid_best: np.ndarray | None = None) -> list[Match]:
         """The city's calls, best first (all of them, or the first ``limit``):
         eligible calls by expected grade, then those it cannot apply for."""
-        from .eligibility import judge
+        from .eligibility import facts_key, judge
 
         if not self.docs:
             return []
-        s = self.score(profile, need_vectors, lex, head_sims)
+        s = self.score(profile, need_vectors, lex, head_sims, centroid_best)
         if limit is not None and limit < len(self.docs):
             top = np.argpartition(-s.order, limit - 1)[:limit]
             threshold = s.order[top].min()
@@ -324,30 +502,40 @@ class Ranker:
             top = np.arange(len(self.docs))
         order = top[np.lexsort((self.ids[top], -s.relevance[top], -s.order[top]))][:limit]
         needs = profile.needs
-        per_need = self.need_scores(profile, s.comb[:, order])
+        per_need = np.round(self.need_scores(profile, s.comb[:, order]).astype(np.float64), 4)
+        best_need = per_need.argmax(axis=0)
+        by_need = np.argsort(-per_need, axis=0, kind="stable")[:NEEDS_SHOWN]  # each column's best needs
+        need_ids = np.array([n.id for n in needs], dtype=object)[by_need].T.tolist()
+        need_values = np.take_along_axis(per_need, by_need, axis=0).T.tolist()
+        chunks = self.best_chunks(need_vectors, best_need, order, s.read, s.nearest)
+        cols = np.arange(len(order))
+        score = np.round(s.relevance[order].astype(np.float64), 4).tolist()
+        similarity = np.round(s.sims[best_need, order].astype(np.float64), 4).tolist()
+        lexical = np.round(s.lex[best_need, order].astype(np.float64), 4).tolist()
+        rank_key = np.round(s.order[order].astype(np.float64), 6).tolist()
+        verdicts = self._verdicts.setdefault(facts_key(profile), {})  # shared by cities with the same facts
         matches = []
-        for k_col, j in enumerate(order.tolist()):
+        for k_col, j, i, chunk in zip(cols.tolist(), order.tolist(), best_need.tolist(), chunks):
             doc = self.docs[j]
-            i = int(per_need[:, k_col].argmax())
-            chunk = self.best_chunk(need_vectors[i], j)
             # the whole-call view (chunk 0) is not a passage: quote the first real one instead
             passage = doc.chunks[chunk] if chunk > 0 else (doc.chunks[1] if len(doc.chunks) > 1 else doc.text or doc.title)
-            verdict = judge(profile, self.terms[j])
+            verdict = verdicts.get(j)
+            if verdict is None:
+                verdict = verdicts[j] = judge(profile, self.terms[j])
             matches.append(Match(
                 city=profile.city.id,
                 call_id=doc.id,
-                score=round(float(s.relevance[j]), 4),
+                score=score[k_col],
                 need_id=needs[i].id,
                 need_text=needs[i].text,
                 passage=passage,
-                similarity=round(float(s.sims[i, j]), 4),
-                lexical=round(float(s.lex[i, j]), 4),
-                needs=tuple(sorted(((n.id, round(float(per_need[k, k_col]), 4)) for k, n in enumerate(needs)),
-                                   key=lambda t: -t[1])),
+                similarity=similarity[k_col],
+                lexical=lexical[k_col],
+                needs=tuple(zip(need_ids[k_col], need_values[k_col])),
                 eligibility=verdict.status,
                 reasons=verdict.reasons,
                 caveats=verdict.caveats,
-                rank_key=round(float(s.order[j]), 6),
+                rank_key=rank_key[k_col],
             ))
         return matches
 
@@ -364,8 +552,9 @@ class RankerModel:
         if tuple(data["features"]) != FEATURES:
             raise ValueError("the ranking model was fitted on other features; refit it (bench/train_ranker.py)")
         self.data = data
-        self.mean = np.array(data["mean"], dtype=np.float32)
-        self.scale = np.array(data["scale"], dtype=np.float32)
+        self.mean = np.array(data["mean"], dtype=np.float64)
+        self.scale = np.array(data["scale"], dtype=np.float64)
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     @classmethod
     def load(cls, path=None) -> "RankerModel":
@@ -386,10 +575,19 @@ class RankerModel:
     def heads(self, city: str) -> dict:
         return self.data["without"].get(city) or self.data["all"]
 
-    def predict(self, city: str, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _folded(self, city: str) -> tuple[np.ndarray, np.ndarray]:
+        """The city's three heads as one (features × 3) matrix and offsets,
+        with the standardisation folded in."""
         heads = self.heads(city)
-        Z = (X - self.mean) / self.scale
-        probs = {name: _sigmoid(Z @ np.array(h["coef"], dtype=np.float32) + h["intercept"])
-                 for name, h in heads.items()}
-        p1, p2, p3 = probs["ge1"], probs["ge2"], probs["ge3"]
+        key = id(heads)
+        if key not in self._cache:
+            coef = np.array([heads[h]["coef"] for h in ("ge1", "ge2", "ge3")], dtype=np.float64).T / self.scale[:, None]
+            intercept = np.array([heads[h]["intercept"] for h in ("ge1", "ge2", "ge3")], dtype=np.float64)
+            self._cache[key] = (coef.astype(np.float32), (intercept - self.mean @ coef).astype(np.float32))
+        return self._cache[key]
+
+    def predict(self, city: str, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        coef, intercept = self._folded(city)
+        probs = _sigmoid(X @ coef + intercept)
+        p1, p2, p3 = probs[:, 0], probs[:, 1], probs[:, 2]
         return p2, p1 + np.minimum(p2, p1) + np.minimum(p3, p2)

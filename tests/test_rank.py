@@ -176,3 +176,112 @@ def test_large_pools_are_ranked_in_two_stages_with_the_same_top(monkeypatch):
     exact = [m.call_id for m in ranker.rank_many([PROFILE], [needs], limit=10)["x"]]
     assert set(exact[:8]) == fitting
     assert set(two_stage[:8]) == fitting
+
+
+# --- the vectorised pieces against their plain definitions ---------------------------------------
+
+
+def test_best_top3_label_and_segment_argmax_match_plain_numpy():
+    from matcher.rank import _best_and_top3, _best_by_weight, _segment_argmax
+
+    rng = np.random.default_rng(3)
+    for n_rows in (1, 2, 3, 7):
+        values = rng.standard_normal((n_rows, 500)).astype(np.float32)
+        best, top3 = _best_and_top3(values)
+        k = min(3, n_rows)
+        assert np.allclose(best, values.max(axis=0))
+        assert np.allclose(top3, np.sort(values, axis=0)[-k:].mean(axis=0), atol=1e-6)
+        weights = rng.integers(1, 4, n_rows).astype(np.float32)
+        comb_best, label, high = _best_by_weight(values, weights)
+        assert np.allclose(comb_best, values.max(axis=0))
+        assert np.array_equal(label, weights[values.argmax(axis=0)])  # no ties in random floats
+        expected_high = values[weights >= 2].max(axis=0) if (weights >= 2).any() else np.full(500, -3.0)
+        assert np.allclose(high, expected_high)
+    sizes = np.array([1, 4, 2, 5])
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    flat = rng.standard_normal(sizes.sum()).astype(np.float32)
+    expected = [int(flat[a:a + n].argmax()) for a, n in zip(starts, sizes)]
+    assert _segment_argmax(flat, starts, sizes).tolist() == expected
+
+
+def test_fused_features_equal_centred_standardised_scores():
+    """``features`` folds centring and standardisation into two passes; it must
+    give what the plain steps give."""
+    from matcher.rank import FEATURES, LEXICAL_WEIGHT, SEMANTIC_WEIGHT, _standardise
+
+    emb = FakeEmbedder()
+    docs = [make_doc(i, f"t{i}", f"text {i}", "sv" if i % 3 else "en") for i in range(40)]
+    ranker = Ranker(docs, [emb.encode(list(d.chunks)) for d in docs])
+    rng = np.random.default_rng(5)
+    sims = rng.uniform(0.6, 0.95, (4, 40)).astype(np.float32)
+    lex = rng.uniform(0.0, 0.3, (4, 40)).astype(np.float32)
+    profile = PROFILE.model_copy(update={"needs": [PROFILE.needs[0].model_copy(update={"id": f"n{k}", "weight": 1 + k % 3})
+                                                   for k in range(4)]})
+    X, comb = ranker.features(profile, sims, lex, np.zeros(40, bool), np.zeros(40, np.int32))
+    sem_z = _standardise(ranker.centre_by_language(sims))
+    expected = SEMANTIC_WEIGHT * sem_z + LEXICAL_WEIGHT * _standardise(lex)
+    assert np.allclose(comb, expected, atol=1e-5)
+    assert np.allclose(X[:, FEATURES.index("sem_best")], sem_z.max(axis=0), atol=1e-5)
+    assert np.allclose(X[:, FEATURES.index("lex_best")], _standardise(lex).max(axis=0), atol=1e-5)
+    assert np.allclose(X[:, FEATURES.index("comb_best")], expected.max(axis=0), atol=1e-5)
+
+
+def test_pruned_lexical_index_keeps_each_words_heaviest_calls():
+    from matcher.lexical import LexicalIndex, hashed_counts
+
+    texts = [("cykel " * (1 + i % 7)) + f"ord{i} annat{i % 3}" for i in range(60)]
+    counts = hashed_counts(texts)
+    full, pruned = LexicalIndex(counts), LexicalIndex(counts, max_postings=5)
+    assert np.diff(pruned.matrix_t.indptr).max() == 5
+    for row in np.flatnonzero(np.diff(full.matrix_t.indptr)):
+        a, b = full.matrix_t.indptr[row], full.matrix_t.indptr[row + 1]
+        kept = pruned.matrix_t[row].toarray().ravel()
+        weights = full.matrix_t[row].toarray().ravel()
+        if b - a <= 5:
+            assert np.array_equal(kept, weights)
+        else:  # the five largest survive, nothing else
+            assert np.count_nonzero(kept) == 5 and kept.max() == weights.max()
+            assert np.sort(weights[kept > 0]).tolist() == np.sort(weights)[-5:].tolist()
+
+
+def test_ranking_is_the_same_on_threads_and_from_stacked_vectors(monkeypatch):
+    """rank_many on several threads, and from one stacked array (as the vector
+    cache returns it), gives exactly the single-threaded result."""
+    import matcher.rank as rank_module
+    from matcher.rank import RankerModel
+
+    monkeypatch.setattr(rank_module, "EXACT_LIMIT", 20)  # the two-stage path, on a small pool
+    monkeypatch.setattr(rank_module, "CANDIDATES", 5)
+    monkeypatch.setattr(rank_module, "CITY_BLOCK", 3)
+    rng = np.random.default_rng(11)
+    words = "cykel buss energi värme skola hamn flyg sol vind vatten skog bostad".split()
+    emb = FakeEmbedder()
+    docs = [make_doc(i, f"Call {i}", " ".join(rng.choice(words, 80)) + ".", "sv" if i % 2 else "en",
+                     eligibility="Kommuner." if i % 4 else "Företag.") for i in range(60)]
+    per_call = [emb.encode(list(d.chunks)) for d in docs]
+    profiles = [PROFILE.model_copy(update={"city": PROFILE.city.model_copy(update={"id": f"c{k}"}),
+                                           "needs": [n.model_copy(update={"text": " ".join(rng.choice(words, 4))})
+                                                     for n in PROFILE.needs]}) for k in range(7)]
+    needs = [emb.encode(need_texts(p)) for p in profiles]
+    anchor = emb.encode(["kommun klimat"])[0]
+    one = Ranker(docs, per_call, anchor_vector=anchor, model=RankerModel.load()).rank_many(profiles, needs, limit=15, workers=1)
+    stacked = Ranker(docs, np.vstack(per_call), anchor_vector=anchor, model=RankerModel.load())
+    many = stacked.rank_many(profiles, needs, limit=15, workers=3)
+    assert list(one) == [p.city.id for p in profiles] == list(many)
+    assert one == many
+    assert all(len(v) == 15 for v in one.values())
+    assert all(m.passage for v in one.values() for m in v)
+
+
+def test_cities_with_the_same_facts_share_eligibility_but_not_others():
+    from matcher.eligibility import EligibilityMatrix, facts_key, read_terms
+
+    terms = [read_terms(title="Cykelvägar", text="Regionalfonden: cykelvägar.",
+                        eligibility="Kommuner i Norrbotten och Västerbotten.", funder="Tillväxtverket")]
+    matrix = EligibilityMatrix(terms)
+    north = PROFILE.model_copy(update={"eligibility": PROFILE.eligibility.model_copy(update={"erdf_region": "Övre Norrland"})})
+    north2 = north.model_copy(update={"city": PROFILE.city.model_copy(update={"id": "other"})})
+    south = PROFILE.model_copy(update={"eligibility": PROFILE.eligibility.model_copy(update={"erdf_region": "Skåne-Blekinge"})})
+    assert facts_key(north) == facts_key(north2) != facts_key(south)
+    assert matrix.judge(north)[0] is matrix.judge(north2)[0]
+    assert not matrix.judge(north)[0][0] and matrix.judge(south)[0][0]

@@ -137,7 +137,7 @@ def embed_cached(store, embedder: Embedder, texts: Sequence[str]) -> tuple[np.nd
         new = dict(zip(missing.keys(), fresh))
         store.put_vectors(embedder.name, new)
         cached.update(new)
-    return np.vstack([cached[h] for h in hashes]).astype(np.float32), len(missing)
+    return np.vstack([cached[h] for h in hashes]).astype(np.float32, copy=False), len(missing)
 
 
 HASHING = "hashing"

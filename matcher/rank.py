@@ -50,7 +50,7 @@ NEEDS_SHOWN = 3
 PRUNE_LIMIT = 2000
 MAX_POSTINGS = 500
 # cities whose whole-call similarities are computed in one matrix product
-CITY_BLOCK = 64
+CITY_BLOCK = 16
 
 # A fixed description of what the whole programme is about: how near a call
 # is to it says whether the call funds municipal climate work at all,
@@ -442,12 +442,13 @@ class Ranker:
         """:meth:`rank` for several cities (``need_counts``: the needs' cached
         term counts, in order).
 
-        In a large pool the cities go in blocks of CITY_BLOCK: the whole-call
-        and chunk-mean similarities of a block's needs come from one matrix
-        product each.  Blocks run on ``workers`` threads (default: one per
-        core), each with single-threaded BLAS — numpy and scipy release the
-        GIL in their loops, so the cores share the work instead of fighting
-        over it."""
+        In a large pool the whole-call and chunk-mean similarities of a block
+        of CITY_BLOCK cities come from one matrix product each, computed on
+        their own thread ahead of the cities that need them; the cities are
+        ranked on ``workers`` threads (default: one per core).  BLAS runs
+        single-threaded meanwhile: the products release the GIL, so they fill
+        the time the city threads spend waiting for it.  The result does not
+        depend on the number of threads."""
         if not self.docs:
             return {p.city.id: [] for p in profiles}
         from threadpoolctl import threadpool_limits
@@ -455,33 +456,30 @@ class Ranker:
         from .lexical import hashed_counts
 
         bounds = np.cumsum([0] + [len(p.needs) for p in profiles])
-        if need_counts is None:
-            need_counts = hashed_counts([n.query for p in profiles for n in p.needs])
-        queries = self.lexical.weigh(need_counts)
         big = len(self.docs) > EXACT_LIMIT
 
-        heads: list = [None] * len(profiles)
-        centroids: list = [None] * len(profiles)
-        if big:  # one matrix product per block of cities, on every core
-            for start in range(0, len(profiles), CITY_BLOCK):
-                ks = range(start, min(start + CITY_BLOCK, len(profiles)))
-                flat = np.vstack([need_vectors[k] for k in ks]).astype(np.float32, copy=False)
-                head_all, cent_all = flat @ self.heads.T, flat @ self.centroids.T
-                for k in ks:
-                    a, b = bounds[k] - bounds[start], bounds[k + 1] - bounds[start]
-                    heads[k], centroids[k] = head_all[a:b], cent_all[a:b].max(axis=0)
+        def block(start: int) -> list[tuple[np.ndarray, np.ndarray]]:
+            ks = range(start, min(start + CITY_BLOCK, len(profiles)))
+            flat = np.vstack([need_vectors[k] for k in ks]).astype(np.float32, copy=False)
+            head_all, cent_all = flat @ self.heads.T, flat @ self.centroids.T
+            local = bounds[ks.start:ks.stop + 1] - bounds[ks.start]
+            return [(head_all[a:b], cent_all[a:b].max(axis=0)) for a, b in zip(local[:-1], local[1:])]
 
-        def one(k: int) -> list[Match]:
-            return self.rank(profiles[k], need_vectors[k], limit=limit, head_sims=heads[k], centroid_best=centroids[k],
+        def one(k: int, products) -> list[Match]:
+            head_sims, centroid_best = products.result()[k % CITY_BLOCK] if big else (None, None)
+            return self.rank(profiles[k], need_vectors[k], limit=limit, head_sims=head_sims,
+                             centroid_best=centroid_best,
                              lex=self.lexical.similarity_weighed(queries[bounds[k]:bounds[k + 1]]))
 
-        workers = min(workers or os.cpu_count() or 1, len(profiles))
-        with threadpool_limits(limits=1, user_api="blas"):
-            if workers <= 1:
-                ranked = [one(k) for k in range(len(profiles))]
-            else:
-                with ThreadPoolExecutor(max_workers=workers) as pool:
-                    ranked = list(pool.map(one, range(len(profiles)), chunksize=8))
+        workers = max(1, min(workers or os.cpu_count() or 1, len(profiles)))
+        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=1) as products, \
+                ThreadPoolExecutor(max_workers=workers) as cities:
+            blocks = [products.submit(block, a) if big else None for a in range(0, len(profiles), CITY_BLOCK)]
+            if need_counts is None:
+                need_counts = hashed_counts([n.query for p in profiles for n in p.needs])
+            queries = self.lexical.weigh(need_counts)  # waits for the index, while the products run
+            jobs = [cities.submit(one, k, blocks[k // CITY_BLOCK]) for k in range(len(profiles))]
+            ranked = [job.result() for job in jobs]
         return {p.city.id: m for p, m in zip(profiles, ranked)}
 
     def rank(self, profile: Profile, need_vectors: np.ndarray, *, limit: int | None = None,

@@ -9,13 +9,15 @@ from dataclasses import dataclass, field
 from typing import Callable
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from .channels import Channel, Digest, DigestItem, NotConfigured
 from .channels.slack import ChannelBlocked
 from .config import Deployment, Profile, SourceSpec
 from .embed import Embedder, embed_cached
 from .errors import FetchError, FundbotError, SourceError
 from .models import Match, StoredCall
-from .rank import ANCHOR, CallDoc, Ranker, RankerModel, make_doc, need_texts
+from .rank import ANCHOR, CallDoc, Feedback, Ranker, RankerModel, call_views, make_doc, need_texts
 from .sources import ADAPTERS, FetchContext
 from .sources.fetch import Fetcher, HttpFetcher, NotModified, SnapshotFetcher
 from .store import Store
@@ -181,8 +183,34 @@ def match_all(dep: Deployment, store: Store, embedder: Embedder, calls: list[Sto
         pos += len(p.needs)
     queries = [q for p in profiles for q in need_texts(p)]
     out = ranker.rank_many(list(profiles), per_city, limit=max(KEEP, dep.settings.matcher.top),
-                           need_counts=cached_counts(store, queries) if docs and queries else None)
+                           need_counts=cached_counts(store, queries) if docs and queries else None,
+                           feedback=feedback_for(store, embedder, profiles))
     return out, embedded
+
+
+POSITIVE = {"relevant", "applying"}
+
+
+def feedback_for(store: Store, embedder: Embedder, profiles) -> dict[str, Feedback]:
+    """Each city's clicks as vectors of the calls it marked — closed calls
+    too: what a city liked last year still says what it looks for."""
+    marks = {p.city.id: store.marks(p.city.id) for p in profiles}
+    marked = sorted({cid for m in marks.values() for cid in m})
+    if not marked:
+        return {}
+    calls = [c for c in store.calls(include_gone=True, ids=marked)]
+    docs = docs_for(calls)
+    vectors, _ = embed_cached(store, embedder, [chunk for d in docs for chunk in d.chunks])
+    views = dict(zip((c.id for c in calls), call_views(vectors, np.array([len(d.chunks) for d in docs]))))
+    out = {}
+    for city, city_marks in marks.items():
+        pos = [views[c] for c, mark in city_marks.items() if mark in POSITIVE and c in views]
+        neg = [views[c] for c, mark in city_marks.items() if mark == "not-relevant" and c in views]
+        dim = vectors.shape[1]
+        fb = Feedback(np.array(pos, np.float32).reshape(-1, dim), np.array(neg, np.float32).reshape(-1, dim))
+        if fb:
+            out[city] = fb
+    return out
 
 
 # --- stage 3: deliver ------------------------------------------------------------------

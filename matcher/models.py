@@ -98,6 +98,7 @@ class Match:
     reasons: tuple[str, ...] = ()  # why the city cannot apply
     caveats: tuple[str, ...] = ()  # conditions the profile does not answer
     rank_key: float = 0.0  # the order (expected grade); ineligible calls last
+    learned: float = 0.0  # log-odds the city's clicks added (like calls it marked relevant: > 0)
 
     def as_dict(self) -> dict:
         return asdict(self)

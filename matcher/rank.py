@@ -43,6 +43,10 @@ MAX_CHUNKS = 64  # past ~3,200 words the passages grow instead
 # whole-call view, then every chunk of each city's best CANDIDATES calls.
 EXACT_LIMIT = 2000
 CANDIDATES = 100
+# learning from clicks (bench/feedback.py): log-odds added per standard deviation of
+# closeness to a call the city marked, counted up to FEEDBACK_CAP deviations
+FEEDBACK_WEIGHT = 0.25
+FEEDBACK_CAP = 4.0
 # a match names the needs the call serves best, with their scores
 NEEDS_SHOWN = 3
 # and, in pools larger than PRUNE_LIMIT, the lexical index keeps, per word, the
@@ -140,6 +144,11 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1.0 - p))
+
+
 def _standardise(values: np.ndarray) -> np.ndarray:
     mean = float(values.mean())
     sd = float(np.sqrt(max(float((values * values).mean()) - mean * mean, 0.0)))
@@ -197,6 +206,32 @@ def _sd(mean_square: float, mean: float) -> float:
     return sd if sd > 1e-6 else 1.0
 
 
+def call_views(chunks: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Each call's chunk vectors averaged and made unit length (``sizes``:
+    chunks per call, in order)."""
+    from scipy import sparse
+
+    n, total = len(sizes), int(np.sum(sizes))
+    if not n:
+        return np.zeros((0, chunks.shape[1] if chunks.ndim == 2 else 1), np.float32)
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    members = sparse.csr_matrix((np.ones(total, np.float32), np.arange(total), offsets), shape=(n, total))
+    sums = np.asarray(members @ chunks, dtype=np.float32)  # the (calls × chunks) indicator sums each call
+    return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-6)
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """A city's clicks, as the vectors of the calls it marked (:func:`call_views`):
+    relevant or applying, and not relevant."""
+
+    positive: np.ndarray  # k × dim
+    negative: np.ndarray  # m × dim
+
+    def __bool__(self) -> bool:
+        return bool(len(self.positive) or len(self.negative))
+
+
 @dataclass(frozen=True)
 class CityScores:
     """One city's view of the pool, as arrays over calls."""
@@ -209,6 +244,7 @@ class CityScores:
     ineligible: np.ndarray
     read: np.ndarray  # the calls read chunk by chunk (sorted)
     nearest: np.ndarray  # needs × read: each one's nearest chunk
+    shift: np.ndarray  # what the city's clicks added to each call's log-odds
 
 
 class Ranker:
@@ -237,14 +273,9 @@ class Ranker:
         self.sizes = sizes
         self.ids = np.array([d.id for d in docs])
         self.heads = self.chunks[self.offsets] if n else self.chunks  # each call's whole-call view
-        if n > EXACT_LIMIT:  # and the mean of its chunks, which a deep passage still moves
-            from scipy import sparse
-
-            total = int(sizes.sum())  # a (calls × chunks) indicator product sums each call's chunks
-            members = sparse.csr_matrix((np.ones(total, np.float32), np.arange(total),
-                                         np.concatenate([self.offsets, [total]])), shape=(n, total))
-            sums = np.asarray(members @ self.chunks, dtype=np.float32)
-            self.centroids = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-6)
+        # and the mean of its chunks, which a deep passage still moves (and which says what the
+        # call is about as a whole, for learning from clicks)
+        self.centroids = call_views(self.chunks, sizes)
         languages = np.array([d.language for d in docs])
         _, self.language_codes = np.unique(languages, return_inverse=True)
         self.language_sizes = np.bincount(self.language_codes)
@@ -414,20 +445,38 @@ class Ranker:
         return self.features(profile, sims, lex, *self.eligibility.judge(profile))[0]
 
     def score(self, profile: Profile, need_vectors: np.ndarray, lex: np.ndarray | None = None,
-              head_sims: np.ndarray | None = None, centroid_best: np.ndarray | None = None) -> CityScores:
+              head_sims: np.ndarray | None = None, centroid_best: np.ndarray | None = None,
+              feedback: Feedback | None = None) -> CityScores:
         sims, read, nearest = self._dense(need_vectors, head_sims, centroid_best)
         if lex is None:
             lex = self.lexical.similarity([n.query for n in profile.needs])
         ineligible, caveats = self.eligibility.judge(profile)
         X, comb = self.features(profile, sims, lex, ineligible, caveats)
+        shift = self.feedback_shift(feedback) if feedback else None
         if self.model is not None:
-            relevance, order = self.model.predict(profile.city.id, X)
+            relevance, order = self.model.predict(profile.city.id, X, shift)
         else:
             relevance = self.need_scores(profile, comb).max(axis=0)
+            if shift is not None:
+                relevance = _sigmoid(_logit(relevance) + shift)
             order = relevance.copy()
         relevance = np.where(ineligible, np.float32(0.0), relevance)
         order = np.where(ineligible, np.float32(-1.0), order)
-        return CityScores(relevance, order, comb, sims, lex, ineligible, read, nearest)
+        return CityScores(relevance, order, comb, sims, lex, ineligible, read, nearest,
+                          shift if shift is not None else np.zeros(len(self.docs), np.float32))
+
+    def feedback_shift(self, feedback: Feedback) -> np.ndarray:
+        """What a city's clicks add to each call's log-odds: FEEDBACK_WEIGHT per
+        standard deviation that the call is closer than usual to a call the city
+        marked relevant, minus the same for calls it marked not relevant.  Only
+        closeness counts — a call unlike the ones clicked keeps its score, since
+        a city has other needs than those its clicks were about."""
+        shift = np.zeros(len(self.docs), dtype=np.float32)
+        for vectors, sign in ((feedback.positive, 1.0), (feedback.negative, -1.0)):
+            if len(vectors):
+                near = (self.centroids @ np.asarray(vectors, dtype=np.float32).T).max(axis=1)
+                shift += np.float32(sign * FEEDBACK_WEIGHT) * np.clip(_standardise(near), 0.0, FEEDBACK_CAP)
+        return shift
 
     @staticmethod
     def need_scores(profile: Profile, comb: np.ndarray) -> np.ndarray:
@@ -438,7 +487,8 @@ class Ranker:
     # --- matches for people --------------------------------------------------------
 
     def rank_many(self, profiles: list[Profile], need_vectors: list[np.ndarray], *,
-                  limit: int | None = None, need_counts=None, workers: int | None = None) -> dict[str, list[Match]]:
+                  limit: int | None = None, need_counts=None, workers: int | None = None,
+                  feedback: "dict[str, Feedback] | None" = None) -> dict[str, list[Match]]:
         """:meth:`rank` for several cities (``need_counts``: the needs' cached
         term counts, in order).
 
@@ -468,7 +518,7 @@ class Ranker:
         def one(k: int, products) -> list[Match]:
             head_sims, centroid_best = products.result()[k % CITY_BLOCK] if big else (None, None)
             return self.rank(profiles[k], need_vectors[k], limit=limit, head_sims=head_sims,
-                             centroid_best=centroid_best,
+                             centroid_best=centroid_best, feedback=(feedback or {}).get(profiles[k].city.id),
                              lex=self.lexical.similarity_weighed(queries[bounds[k]:bounds[k + 1]]))
 
         workers = max(1, min(workers or os.cpu_count() or 1, len(profiles)))
@@ -484,14 +534,14 @@ class Ranker:
 
     def rank(self, profile: Profile, need_vectors: np.ndarray, *, limit: int | None = None,
              lex: np.ndarray | None = None, head_sims: np.ndarray | None = None,
-             centroid_best: np.ndarray | None = None) -> list[Match]:
+             centroid_best: np.ndarray | None = None, feedback: Feedback | None = None) -> list[Match]:
         """The city's calls, best first (all of them, or the first ``limit``):
         eligible calls by expected grade, then those it cannot apply for."""
         from .eligibility import facts_key, judge
 
         if not self.docs:
             return []
-        s = self.score(profile, need_vectors, lex, head_sims, centroid_best)
+        s = self.score(profile, need_vectors, lex, head_sims, centroid_best, feedback)
         if limit is not None and limit < len(self.docs):
             top = np.argpartition(-s.order, limit - 1)[:limit]
             threshold = s.order[top].min()
@@ -511,6 +561,7 @@ class Ranker:
         similarity = np.round(s.sims[best_need, order].astype(np.float64), 4).tolist()
         lexical = np.round(s.lex[best_need, order].astype(np.float64), 4).tolist()
         rank_key = np.round(s.order[order].astype(np.float64), 6).tolist()
+        learned = np.round(s.shift[order].astype(np.float64), 3).tolist()
         verdicts = self._verdicts.setdefault(facts_key(profile), {})  # shared by cities with the same facts
         matches = []
         for k_col, j, i, chunk in zip(cols.tolist(), order.tolist(), best_need.tolist(), chunks):
@@ -534,6 +585,7 @@ class Ranker:
                 reasons=verdict.reasons,
                 caveats=verdict.caveats,
                 rank_key=rank_key[k_col],
+                learned=learned[k_col],
             ))
         return matches
 
@@ -584,8 +636,13 @@ class RankerModel:
             self._cache[key] = (coef.astype(np.float32), (intercept - self.mean @ coef).astype(np.float32))
         return self._cache[key]
 
-    def predict(self, city: str, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, city: str, X: np.ndarray, shift: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """P(grade ≥ 2) and the expected grade per row; ``shift`` is added to
+        every head's log-odds (what the city's clicks taught)."""
         coef, intercept = self._folded(city)
-        probs = _sigmoid(X @ coef + intercept)
+        logits = X @ coef + intercept
+        if shift is not None:
+            logits += shift[:, None]
+        probs = _sigmoid(logits)
         p1, p2, p3 = probs[:, 0], probs[:, 1], probs[:, 2]
         return p2, p1 + np.minimum(p2, p1) + np.minimum(p3, p2)

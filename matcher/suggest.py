@@ -21,18 +21,20 @@ def suggestions(store: Store, profile: Profile, *, top: int = 10,
     at = dt.datetime.combine(dt.date.fromisoformat(last["today"]), dt.time(12), ZoneInfo(timezone))
     with store.engine.connect() as conn:
         rows = conn.execute(
-            text("SELECT call_id, score, need_id, passage, detail FROM matches WHERE city = :c"
-                 " ORDER BY score DESC, call_id LIMIT :n"),
-            {"c": profile.city.id, "n": top},
+            text("SELECT call_id, score, need_id, passage, detail FROM matches WHERE city = :c"),
+            {"c": profile.city.id},
         ).fetchall()
     marks = store.marks(profile.city.id)
-    rows = [r for r in rows if marks.get(r.call_id) != "not-relevant"]
+    details = {r.call_id: json.loads(r.detail) for r in rows}
+    # the ranking's own order (expected grade), without the calls the city marked not relevant
+    rows = sorted((r for r in rows if marks.get(r.call_id) != "not-relevant"),
+                  key=lambda r: (-details[r.call_id].get("rank_key", r.score), -r.score, r.call_id))[:top]
     calls = {c.id: c for c in store.calls(include_gone=True, ids=[r.call_id for r in rows])}
     needs = {n.id: n for n in profile.needs}
     out = []
     for r in rows:
         call = calls[r.call_id]
-        detail = json.loads(r.detail)
+        detail = details[r.call_id]
         deadline = call.next_deadline(at)
         out.append({
             "call_id": call.id,
@@ -50,6 +52,7 @@ def suggestions(store: Store, profile: Profile, *, top: int = 10,
             "deadlines": [d.isoformat() for d in call.record.deadlines],
             "status": call.status(at),
             "mark": marks.get(call.id),
+            "learned": detail.get("learned", 0.0),
             "eligibility": {"status": detail.get("eligibility", "unknown"), "reasons": detail.get("reasons", []),
                             "caveats": detail.get("caveats", [])},
         })

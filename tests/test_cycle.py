@@ -136,3 +136,20 @@ def test_joint_opportunities_go_to_the_coordination_channel_once(deployment):
     second = deployment.cli("run", "--once", "--offline", "--json", check=True)
     assert "gemensamma möjligheter" not in second.stderr
     assert json.loads(second.stdout)["deliveries"]["sent"] == 0
+
+
+def test_clicks_change_the_next_ranking_of_that_city_only(deployment):
+    deployment.cli("run", "--once", "--offline", check=True)
+    before = {s["call_id"]: s for s in json.loads(
+        deployment.cli("suggest", "--city", "norrby", "--top", "50", "--json", check=True).stdout)["suggestions"]}
+    assert all(s["learned"] == 0 for s in before.values())
+    liked = next(iter(before))
+    deployment.cli("mark", "--city", "norrby", str(liked), "relevant", "--who", "anna", check=True)
+    deployment.cli("run", "--once", "--offline", check=True)
+    after = {s["call_id"]: s for s in json.loads(
+        deployment.cli("suggest", "--city", "norrby", "--top", "50", "--json", check=True).stdout)["suggestions"]}
+    lifted = [c for c in after if c != liked and after[c]["learned"] > 0]
+    assert lifted, "calls like the one marked relevant gain"
+    assert all(after[c]["score"] >= before[c]["score"] for c in lifted if c in before)
+    other = json.loads(deployment.cli("suggest", "--city", "sunnana", "--top", "50", "--json", check=True).stdout)
+    assert all(s["learned"] == 0 for s in other["suggestions"])  # another city's clicks teach nothing here

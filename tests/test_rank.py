@@ -285,3 +285,54 @@ def test_cities_with_the_same_facts_share_eligibility_but_not_others():
     assert facts_key(north) == facts_key(north2) != facts_key(south)
     assert matrix.judge(north)[0] is matrix.judge(north2)[0]
     assert not matrix.judge(north)[0][0] and matrix.judge(south)[0][0]
+
+
+# --- learning from clicks -------------------------------------------------------------------------
+
+
+def _learning_pool():
+    emb = FakeEmbedder()
+    texts = {
+        1: ("Cykelvägar i staden", "Investeringar i cykelvägar, cykelparkering och cykelinfrastruktur i tätorten."),
+        2: ("Cykelbanor och cykelparkering", "Stöd till cykelbanor, cykelparkering och cykelinfrastruktur i kommunen."),
+        3: ("Värmeböljor och skugga", "Klimatanpassning: skuggande träd, gröna tak och kylning vid värmeböljor."),
+        4: ("Gröna tak mot värme", "Klimatanpassning med gröna tak, träd och skugga mot värmeböljor i staden."),
+        5: ("Arkiv och manuskript", "Digitalisering av medeltida manuskript och kyrkoarkiv."),
+        6: ("Kvantdatorer", "Forskning om kvantdatorer och halvledare."),
+    }
+    docs = [make_doc(i, t, x, "sv", eligibility="Kommuner.") for i, (t, x) in texts.items()]
+    ranker = Ranker(docs, [emb.encode(list(d.chunks)) for d in docs], anchor_vector=emb.encode(["kommun klimat"])[0])
+    profile = PROFILE.model_copy(update={"needs": [PROFILE.needs[0].model_copy(update={
+        "text": "Hållbar stad för alla", "keywords": []})]})
+    return ranker, profile, emb.encode(need_texts(profile))
+
+
+def test_a_relevant_click_lifts_similar_calls_and_a_not_relevant_one_lowers_them():
+    from matcher.rank import Feedback
+
+    ranker, profile, needs = _learning_pool()
+    index = {d.id: k for k, d in enumerate(ranker.docs)}
+    plain = {m.call_id: m for m in ranker.rank(profile, needs)}
+    liked = Feedback(ranker.centroids[[index[1]]], np.zeros((0, ranker.centroids.shape[1]), np.float32))
+    learned = {m.call_id: m for m in ranker.rank(profile, needs, feedback=liked)}
+    assert learned[2].learned > 0 and learned[2].score > plain[2].score  # like the clicked one
+    assert learned[6].learned == 0 and learned[6].score == plain[6].score  # unlike it: untouched
+    assert all(m.learned == 0 for m in plain.values())
+    disliked = Feedback(np.zeros((0, ranker.centroids.shape[1]), np.float32), ranker.centroids[[index[3]]])
+    lowered = {m.call_id: m for m in ranker.rank(profile, needs, feedback=disliked)}
+    assert lowered[4].learned < 0 and lowered[4].score < plain[4].score
+    assert lowered[2].score == plain[2].score
+
+
+def test_learning_works_without_a_fitted_model_and_keeps_scores_in_range():
+    from matcher.rank import Feedback, RankerModel
+
+    ranker, profile, needs = _learning_pool()
+    index = {d.id: k for k, d in enumerate(ranker.docs)}
+    fb = Feedback(ranker.centroids[[index[1], index[3]]], ranker.centroids[[index[5]]])
+    for model in (None, RankerModel.load()):
+        ranker.model = model
+        matches = ranker.rank(profile, needs, feedback=fb)
+        assert all(0.0 <= m.score <= 1.0 for m in matches)
+        by_id = {m.call_id: m for m in matches}
+        assert by_id[2].learned > 0 and by_id[4].learned > 0 and by_id[6].learned <= 0

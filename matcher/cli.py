@@ -218,6 +218,11 @@ def cmd_status(args) -> int:
         print(f"  {sid:28} {state}, {s['items'] or 0} items, last attempt {s['last_attempt'] or '-'}{warn}")
     d = report["deliveries"]
     print(f"deliveries: {d['sent']} sent, {d['pending']} pending, {d['failed']} failed")
+    print("channels:")
+    for key, h in report["channels"].items():
+        detail = {"stopped": f"STOPPED: {h['stopped']}", "failing": f"FAILING, retrying: {h['last_error']}",
+                  "ok": f"ok, last sent {h['last_sent']}", "idle": "nothing sent yet"}[h["state"]]
+        print(f"  {key:34} {h['cadence']:7} {detail}; {h['sent']} sent, {h['pending']} pending, {h['failed']} failing")
     for key, state in report["stopped_channels"].items():
         print(f"  channel {key} STOPPED since {state['blocked_at']}: {state['error']}")
     print("schedule (fundbot serve):")

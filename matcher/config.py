@@ -64,10 +64,24 @@ class ChannelSpec(_Strict):
         return f"{self.kind}:{self.target or '-'}"
 
 
+def _five_fields(value: str) -> str:
+    if len(value.split()) != 5:
+        raise ValueError("must be a five-field cron expression, e.g. '0 6 * * *'")
+    return value
+
+
 class ServeSettings(_Strict):
     deliver_every_minutes: int = Field(15, ge=1, le=1440)
+    daily_digest: str = "0 8 * * 1-5"
+    weekly_digest: str = "0 8 * * 1"
+    reminders: str = "30 7 * * *"
     misfire_grace_seconds: int = Field(600, ge=1)
     run_at_start: bool = True
+
+    @field_validator("daily_digest", "weekly_digest", "reminders")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return _five_fields(value)
 
 
 class DeliverySettings(_Strict):
@@ -143,9 +157,7 @@ class SourceSpec(_Strict):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
-        if len(value.split()) != 5:
-            raise ValueError("must be a five-field cron expression, e.g. '0 6 * * *'")
-        return value
+        return _five_fields(value)
 
 
 # --- profiles/<id>.toml ------------------------------------------------------

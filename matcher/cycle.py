@@ -278,12 +278,18 @@ def send_digest(store: Store, channel: Channel, spec, digest: Digest, clock: Clo
         store.mark_failed(list(result.failed), clock.now, result.error or "failed")
     report.deliveries["sent"] += len(result.sent)
     report.deliveries["failed"] += len(result.failed)
+    log.info("channel %s for %s: %d sent%s", spec.key, city, len(result.sent),
+             f", {len(result.failed)} failed: {result.error}" if result.failed else "")
+
 CADENCE_GAP = {"instant": dt.timedelta(0), "daily": dt.timedelta(hours=20), "weekly": dt.timedelta(days=6, hours=12)}
 
 
 def queue_and_send(dep: Deployment, store: Store, channels: dict[str, Channel], matches: dict[str, list[Match]],
                    calls: dict[int, StoredCall], clock: Clock, report: CycleReport,
-                   unavailable: dict[str, str]) -> None:
+                   unavailable: dict[str, str], *, cadences: set[str] | None = None, notices: bool = True) -> None:
+    """Queue each city's new suggestions for all its channels; send the
+    digests of channels whose cadence is in ``cadences`` (None: all, as far
+    as each cadence's gap allows) and, with ``notices``, pending follow-ups."""
     top = dep.settings.matcher.top
     for profile in dep.profiles:
         city = profile.city.id
@@ -304,7 +310,10 @@ def queue_and_send(dep: Deployment, store: Store, channels: dict[str, Channel], 
             if blocked and clock.now - dt.datetime.fromisoformat(blocked["blocked_at"]) < BLOCKED_RETRY:
                 report.notices.append(f"{spec.key} for {city} is stopped: {blocked['error']} (fix it; retried daily)")
                 continue
-            send_notices(dep, store, channels, profile, spec, clock, report)
+            if notices:
+                send_notices(dep, store, channels, profile, spec, clock, report)
+            if cadences is not None and spec.cadence not in cadences:
+                continue  # this channel's digest has its own job
             pending = [d for d in store.deliveries(status="pending", city=city, channel=spec.key)
                        if d.kind == "suggestion" and d.due(clock.now)]
             if not pending:
@@ -404,14 +413,15 @@ COORDINATION = "coordination"  # the outbox's "city" for the coordination channe
 
 def send_coordination(dep: Deployment, store: Store, channels: dict[str, Channel], embedder: Embedder,
                       matches: dict[str, list[Match]], pool: list[StoredCall], clock: Clock,
-                      report: CycleReport, unavailable: dict[str, str]) -> None:
-    """Joint opportunities to the ``[coordination]`` channels, digest style,
-    through the same outbox: each (call, group of cities) once per channel."""
+                      report: CycleReport, unavailable: dict[str, str], *, cadences: set[str] | None = None) -> None:
+    """Joint opportunities to the ``[coordination]`` channels (those whose
+    cadence is in ``cadences``; None: all), digest style, through the same
+    outbox: each (call, group of cities) once per channel."""
     import hashlib
 
     from .combined import joint_opportunities
 
-    specs = dep.settings.coordination.channels
+    specs = [s for s in dep.settings.coordination.channels if cadences is None or s.cadence in cadences]
     if not specs:
         return
     rows = {city: [{"call_id": m.call_id, "need_id": m.need_id, "score": m.score, "eligibility": m.eligibility}
@@ -481,11 +491,15 @@ def run_cycle(dep: Deployment, store: Store, embedder: Embedder, channels: dict[
 
 def deliver_cycle(dep: Deployment, store: Store, embedder: Embedder, channels: dict[str, Channel], clock: Clock, *,
                   unavailable: dict[str, str] | None = None, progress: Callable[[str], None] | None = None,
-                  report: CycleReport | None = None, offline: bool = False) -> CycleReport:
+                  report: CycleReport | None = None, offline: bool = False,
+                  cadences: set[str] | None = None, notices: bool = True) -> CycleReport:
     """Match what the store holds and deliver what is due (the half of a
-    cycle that `serve` runs on its own schedule).  Changes that matter are
-    taken from the store's events since the previous run began, so none is
-    missed when fetching and delivering happen at different times."""
+    cycle that `serve` runs on its own schedule): the digests of channels
+    whose cadence is in ``cadences`` (None: every channel) and, with
+    ``notices``, pending follow-ups and reminders.  Changes that matter are
+    taken from the store's events since the previous run began and queued
+    for every channel, so none is missed when fetching and delivering happen
+    at different times."""
     progress = progress or (lambda msg: log.info("%s", msg))
     report = report or CycleReport(today=clock.today.isoformat())
     previous = store.last_run()
@@ -504,8 +518,10 @@ def deliver_cycle(dep: Deployment, store: Store, embedder: Embedder, channels: d
         floor = min(thresholds) if thresholds else dep.settings.matcher.min_score
         report.matches += sum(1 for m in city_matches if m.score >= floor)
     queue_notices(dep, store, changes, clock)
-    send_coordination(dep, store, channels, embedder, matches, pool, clock, report, unavailable or {})
-    queue_and_send(dep, store, channels, matches, {c.id: c for c in pool}, clock, report, unavailable or {})
+    send_coordination(dep, store, channels, embedder, matches, pool, clock, report, unavailable or {},
+                      cadences=cadences)
+    queue_and_send(dep, store, channels, matches, {c.id: c for c in pool}, clock, report, unavailable or {},
+                   cadences=cadences, notices=notices)
     report.deliveries["pending"] = len(store.deliveries(status="pending"))
     store.finish_run(run_id, dt.datetime.now(dt.timezone.utc), report.as_dict())
     return report

@@ -1,9 +1,12 @@
 """`fundbot serve`: the scheduler daemon (APScheduler 3.x).
 
-Jobs are built from the config at start, with stable ids: one per source on
-its own cron `schedule` (fetch into the store), and one that matches and
-delivers every `[serve] deliver_every_minutes` (cadences and reminders are
-decided by the outbox).  All state lives in the store, not in the scheduler.
+Jobs are built from the config at start, with stable ids (:func:`job_specs`):
+``source:<id>`` per source on its own cron `schedule` (fetch into the store),
+``digests:<cadence>`` per channel cadence in use (match, then send that
+cadence's digests: instant every `[serve] deliver_every_minutes`, daily and
+weekly on their cron), and ``reminders`` daily (deadline reminders, changes
+that matter).  All state lives in the store, not in the scheduler: a job
+that runs twice sends nothing twice.
 A second `serve` on the same store is refused at once (an OS file lock that a
 crashed process cannot leave behind).  SIGTERM/SIGINT stop it cleanly.
 """
@@ -17,6 +20,7 @@ import os
 import re
 import signal
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import FundbotError
@@ -68,41 +72,102 @@ def lock_path(dep) -> Path:
     return dep.resolve(dep.settings.matcher.cache_dir) / "serve.lock"
 
 
+CADENCES = ("instant", "daily", "weekly")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One scheduled job: a stable id, what it does, and when."""
+
+    id: str
+    name: str
+    trigger: object  # an APScheduler trigger
+    action: str  # a method of :class:`Jobs`
+    args: tuple = ()
+
+
+def cadences_in_use(dep) -> set[str]:
+    specs = [c for p in dep.profiles for c in p.channels] + list(dep.settings.coordination.channels)
+    return {c.cadence for c in specs}
+
+
+def job_specs(dep) -> list[JobSpec]:
+    """The jobs `serve` runs, built from the config: each source on its own
+    schedule, the digests of each channel cadence in use, and the daily
+    reminders (deadlines of calls a city applies for, changes that matter)."""
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    zone = dep.settings.timezone
+    serve = dep.settings.serve
+    out = [JobSpec(f"source:{s.id}", f"fetch {s.id}", cron_trigger(s.schedule, zone), "fetch", (s.id,))
+           for s in dep.sources if s.enabled]
+    used = cadences_in_use(dep)
+    triggers = {"instant": IntervalTrigger(minutes=serve.deliver_every_minutes, timezone=zone),
+                "daily": cron_trigger(serve.daily_digest, zone), "weekly": cron_trigger(serve.weekly_digest, zone)}
+    out += [JobSpec(f"digests:{c}", f"{c} digests", triggers[c], "digests", (c,)) for c in CADENCES if c in used]
+    out.append(JobSpec("reminders", "reminders and change notices", cron_trigger(serve.reminders, zone), "reminders"))
+    return out
+
+
+class Jobs:
+    """What each job does.  The clock is a function, so tests run the jobs
+    at any moment without sleeping; fetching and delivering never overlap."""
+
+    def __init__(self, dep, store, embedder, channels, unavailable, *, offline: bool = False, clock=None):
+        from .cycle import make_clock
+
+        self.dep, self.store, self.embedder = dep, store, embedder
+        self.channels, self.unavailable, self.offline = channels, unavailable, offline
+        self.clock = clock or (lambda: make_clock(dep, offline=offline, as_of=None))
+        self.busy = threading.Lock()
+
+    def fetch(self, source_id: str) -> dict:
+        from .cycle import fetch_source
+
+        source = next(s for s in self.dep.sources if s.id == source_id)
+        with self.busy:
+            outcome = fetch_source(self.dep, self.store, source, self.clock(), offline=self.offline)
+        log.info("source %s: %s", source.id,
+                 f"ok, {outcome['items']} calls ({outcome['new']} new, {outcome['changed']} changed)"
+                 if outcome["ok"] else f"failed: {outcome['error']}")
+        return outcome
+
+    def digests(self, cadence: str):
+        """Match, and send the digests of the channels with this cadence
+        (follow-ups too, for instant channels)."""
+        return self._deliver(f"{cadence} digests", cadences={cadence}, notices=cadence == "instant")
+
+    def reminders(self):
+        """Deadline reminders and change notices, to every channel."""
+        return self._deliver("reminders", cadences=set(), notices=True)
+
+    def _deliver(self, what: str, **kwargs):
+        from .cycle import deliver_cycle
+
+        with self.busy:
+            report = deliver_cycle(self.dep, self.store, self.embedder, self.channels, self.clock(),
+                                   unavailable=self.unavailable, progress=lambda m: log.debug("%s", m), **kwargs)
+        d = report.deliveries
+        log.info("%s: %d matches, %d sent, %d pending, %d failed", what, report.matches, d["sent"], d["pending"],
+                 d["failed"])
+        for notice in report.notices:
+            log.warning("%s", notice)
+        return report
+
+
 def serve(dep, store, embedder, channels, unavailable, *, offline: bool = False) -> int:
     from apscheduler.schedulers.blocking import BlockingScheduler
 
-    from .cycle import deliver_cycle, fetch_source, make_clock
-
     lock = InstanceLock(lock_path(dep))
     lock.acquire()
-    zone = dep.settings.timezone
-    scheduler = BlockingScheduler(timezone=zone, job_defaults={
+    scheduler = BlockingScheduler(timezone=dep.settings.timezone, job_defaults={
         "coalesce": True, "max_instances": 1, "misfire_grace_time": dep.settings.serve.misfire_grace_seconds})
-    busy = threading.Lock()  # fetching and delivering never overlap
-
-    def fetch_job(source) -> None:
-        with busy:
-            clock = make_clock(dep, offline=offline, as_of=None)
-            outcome = fetch_source(dep, store, source, clock, offline=offline)
-            log.info("source %s: %s", source.id,
-                     f"ok, {outcome['items']} calls ({outcome['new']} new, {outcome['changed']} changed)"
-                     if outcome["ok"] else f"failed: {outcome['error']}")
-
-    def deliver_job() -> None:
-        with busy:
-            clock = make_clock(dep, offline=offline, as_of=None)
-            report = deliver_cycle(dep, store, embedder, channels, clock, unavailable=unavailable)
-            d = report.deliveries
-            log.info("deliver: %d matches, %d sent, %d pending, %d failed", report.matches, d["sent"], d["pending"],
-                     d["failed"])
-
-    for source in dep.sources:
-        if source.enabled:
-            scheduler.add_job(fetch_job, cron_trigger(source.schedule, zone), args=[source], id=f"source:{source.id}",
-                              name=f"fetch {source.id}", replace_existing=True,
-                              next_run_time=dt.datetime.now(dt.timezone.utc) if dep.settings.serve.run_at_start else None)
-    scheduler.add_job(deliver_job, "interval", minutes=dep.settings.serve.deliver_every_minutes, id="deliver",
-                      name="match and deliver", replace_existing=True)
+    jobs = Jobs(dep, store, embedder, channels, unavailable, offline=offline)
+    now = dt.datetime.now(dt.timezone.utc)
+    for spec in job_specs(dep):
+        at_start = dep.settings.serve.run_at_start and spec.action == "fetch"
+        scheduler.add_job(getattr(jobs, spec.action), spec.trigger, args=list(spec.args), id=spec.id, name=spec.name,
+                          replace_existing=True, **({"next_run_time": now} if at_start else {}))
 
     def stop(signum, _frame) -> None:
         log.info("received %s: stopping", signal.Signals(signum).name)

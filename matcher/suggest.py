@@ -70,20 +70,42 @@ def status_report(dep: Deployment, store: Store) -> dict:
             "ok": None if not st else bool(st.get("ok")), "items": st.get("items"),
             "error": st.get("error"), "warning": st.get("warning"), "failures": st.get("failures") or 0,
         }
-    channels = {f"{city}:{channel}": state for (channel, city), state in store.blocked_channels().items()}
+    stopped = store.blocked_channels()
+    channels = {f"{city}:{channel}": state for (channel, city), state in stopped.items()}
     return {"sources": sources, "deliveries": store.delivery_counts(), "calls": store.count_calls(),
-            "last_run": store.last_run(), "stopped_channels": channels, "schedule": schedule(dep)}
+            "last_run": store.last_run(), "stopped_channels": channels, "channels": channel_health(dep, store),
+            "schedule": schedule(dep)}
+
+
+def channel_health(dep: Deployment, store: Store) -> dict[str, dict]:
+    """Every configured channel ("<city>:<channel>"), with what it has sent,
+    what waits, and whether it works: ok, failing (retrying after errors),
+    stopped (a permanent error; retried daily) or idle (nothing sent yet)."""
+    from .cycle import COORDINATION
+
+    health = store.channel_health()
+    stopped = store.blocked_channels()
+    specs = [(p.city.id, c) for p in dep.profiles for c in p.channels]
+    specs += [(COORDINATION, c) for c in dep.settings.coordination.channels]
+    out = {}
+    for city, spec in specs:
+        h = dict(health.get((spec.key, city)) or {"sent": 0, "pending": 0, "failed": 0, "last_sent": None,
+                                                   "last_error": None})
+        block = stopped.get((spec.key, city))
+        h["cadence"] = spec.cadence
+        h["stopped"] = block["error"] if block else None
+        h["state"] = ("stopped" if block else "failing" if h["failed"] else "ok" if h["sent"] else "idle")
+        out[f"{city}:{spec.key}"] = h
+    return out
 
 
 def schedule(dep: Deployment, now: dt.datetime | None = None) -> dict[str, str]:
     """When each job of `fundbot serve` runs next (job id → ISO time)."""
-    from .serve import cron_trigger
+    from .serve import job_specs
 
     now = now or dt.datetime.now(dt.timezone.utc)
     out = {}
-    for s in dep.sources:
-        if s.enabled:
-            fire = cron_trigger(s.schedule, dep.settings.timezone).get_next_fire_time(None, now)
-            out[f"source:{s.id}"] = fire.isoformat() if fire else None
-    out["deliver"] = f"every {dep.settings.serve.deliver_every_minutes} min"
+    for spec in job_specs(dep):
+        fire = spec.trigger.get_next_fire_time(None, now)
+        out[spec.id] = fire.isoformat() if fire else None
     return out

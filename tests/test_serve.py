@@ -68,8 +68,13 @@ def test_status_shows_the_next_run_of_each_job(deployment):
     dep = deployment.load()
     saturday = dt.datetime(2026, 11, 28, 12, tzinfo=dt.timezone.utc)
     jobs = schedule(dep, saturday)
-    assert set(jobs) == {"source:eu", "source:vinnova", "deliver"}
+    assert set(jobs) == {"source:eu", "source:vinnova", "digests:weekly", "reminders"}  # every channel is weekly
     assert jobs["source:eu"] == "2026-11-29T06:00:00+01:00"  # the default schedule "0 6 * * *", Stockholm time
+    assert jobs["digests:weekly"] == "2026-11-30T08:00:00+01:00"  # Monday morning
+    assert jobs["reminders"] == "2026-11-29T07:30:00+01:00"
     status = json.loads(deployment.cli("status", "--json", check=True).stdout)
     assert set(status["schedule"]) == set(jobs)
-    assert "schedule (fundbot serve):" in deployment.cli("status", check=True).stdout
+    text = deployment.cli("status", check=True).stdout
+    assert "schedule (fundbot serve):" in text and "digests:weekly" in text
+    assert "norrby:console:-" in text and "nothing sent yet" in text  # channel health, before any run
+    assert status["channels"]["norrby:console:-"]["state"] == "idle"

@@ -494,6 +494,27 @@ class Store:
                     counts["pending"] += r.n
         return counts
 
+    def channel_health(self) -> dict[tuple[str, str], dict]:
+        """Per (channel, city): rows sent, pending, failing (pending after an
+        error), the last confirmed send and the latest error."""
+        out: dict[tuple[str, str], dict] = {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(text(
+                "SELECT channel, city, status, error IS NOT NULL AS failed, COUNT(*) AS n, MAX(sent_at) AS last_sent"
+                " FROM deliveries GROUP BY channel, city, status, error IS NOT NULL"))
+            for r in rows:
+                h = out.setdefault((r.channel, r.city), {"sent": 0, "pending": 0, "failed": 0, "last_sent": None,
+                                                         "last_error": None})
+                key = "sent" if r.status == "sent" else ("failed" if r.failed else "pending")
+                h[key] += r.n
+                if r.last_sent and (h["last_sent"] is None or r.last_sent > h["last_sent"]):
+                    h["last_sent"] = r.last_sent
+            errors = conn.execute(text("SELECT channel, city, error FROM deliveries WHERE status = 'pending'"
+                                       " AND error IS NOT NULL ORDER BY id"))
+            for r in errors:
+                out[(r.channel, r.city)]["last_error"] = r.error
+        return out
+
     # --- marks (feedback) --------------------------------------------------------
 
     MARKS = ("applying", "relevant", "not-relevant")

@@ -17,9 +17,10 @@ DONE = {"sv": {"relevant": "Markerad som relevant", "not-relevant": "Markerad so
                "applying": "You apply – reminder before the deadline"}}
 
 
-def handle_block_actions(payload: dict, store, *, client=None, language: str = "sv",
+def handle_block_actions(payload: dict, store, *, client=None, language: str = "sv", language_of=None,
                          now: dt.datetime | None = None) -> list[tuple[str, int, str]]:
-    """Record every fundbot button in the payload; returns (city, call id, mark)."""
+    """Record every fundbot button in the payload; returns (city, call id, mark).
+    The message is updated in ``language_of(city)`` (else ``language``)."""
     if payload.get("type") != "block_actions":
         return []
     now = now or dt.datetime.now(dt.timezone.utc)
@@ -41,7 +42,8 @@ def handle_block_actions(payload: dict, store, *, client=None, language: str = "
             continue
         store.add_mark(delivery.city, delivery.call_id, mark, who, now)
         done.append((delivery.city, delivery.call_id, mark))
-        text = DONE.get(language, DONE["en"])[mark] + (f" (<@{user['id']}>)" if user.get("id") else "")
+        lang = (language_of(delivery.city) if language_of else None) or language
+        text = DONE.get(lang, DONE["en"])[mark] + (f" (<@{user['id']}>)" if user.get("id") else "")
         for k, block in enumerate(blocks):
             if block.get("block_id") == f"fundbot-{delivery.id}":
                 blocks[k] = {"type": "context", "block_id": block["block_id"],
@@ -53,24 +55,31 @@ def handle_block_actions(payload: dict, store, *, client=None, language: str = "
     return done
 
 
-def start_socket_mode(app_token: str, web_client, store, language_of) -> object:
+def make_listener(store, web_client, language_of=None):
+    """The Socket Mode listener: acknowledge every request at once (Slack
+    wants it within 3 s), then record the clicks of interactive ones."""
+    from slack_sdk.socket_mode.response import SocketModeResponse
+
+    def listener(client, req) -> None:
+        client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+        if req.type != "interactive":
+            return
+        try:
+            for city, call_id, mark in handle_block_actions(req.payload, store, client=web_client,
+                                                            language_of=language_of):
+                log.info("button: %s marked call %s %s", city, call_id, mark)
+        except Exception:  # noqa: BLE001 - one bad click never stops the listener
+            log.exception("button click could not be recorded")
+
+    return listener
+
+
+def start_socket_mode(app_token: str, web_client, store, language_of=None) -> object:
     """Listen for button clicks over Socket Mode (no public endpoint needed);
     returns the running client.  ``language_of(city)`` picks the reply language."""
     from slack_sdk.socket_mode import SocketModeClient
-    from slack_sdk.socket_mode.request import SocketModeRequest
-    from slack_sdk.socket_mode.response import SocketModeResponse
 
     sm = SocketModeClient(app_token=app_token, web_client=web_client)
-
-    def listener(client: SocketModeClient, req: SocketModeRequest) -> None:
-        client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))  # ack within 3 s
-        if req.type == "interactive":
-            try:
-                for city, call_id, mark in handle_block_actions(req.payload, store, client=web_client):
-                    log.info("button: %s marked call %s %s", city, call_id, mark)
-            except Exception:  # noqa: BLE001 - one bad click never stops the listener
-                log.exception("button click could not be recorded")
-
-    sm.socket_mode_request_listeners.append(listener)
+    sm.socket_mode_request_listeners.append(make_listener(store, web_client, language_of))
     sm.connect()
     return sm

@@ -179,7 +179,8 @@ def serve(dep, store, embedder, channels, unavailable, *, offline: bool = False)
     if app_token and "slack" in channels:
         from .interactions import start_socket_mode
 
-        start_socket_mode(app_token, channels["slack"].client, store, None)
+        languages = {p.city.id: p.city.language for p in dep.profiles}
+        start_socket_mode(app_token, channels["slack"].client, store, languages.get)
         log.info("listening for Slack button clicks (Socket Mode)")
     elif "slack" in channels:
         log.info("Slack buttons are off: set %s to an app-level token to receive clicks",

@@ -294,3 +294,40 @@ def test_button_clicks_record_decisions_and_update_the_message(slack):
     assert handle_block_actions(click("fundbot_apply", 99999), store) == []  # unknown suggestion: ignored
     suggestions = json.loads(deployment.cli("suggest", "--city", "norrby", "--json", check=True).stdout)["suggestions"]
     assert call_first not in {s["call_id"] for s in suggestions}  # hidden for that city
+
+
+def test_socket_mode_listener_acks_every_request_and_records_clicks(slack):
+    """The listener `serve` registers, fed Socket Mode requests as slack-sdk
+    builds them from the socket (an envelope around the payload)."""
+    from slack_sdk import WebClient
+    from slack_sdk.socket_mode.request import SocketModeRequest
+
+    from matcher.interactions import make_listener
+    from matcher.store import Store
+
+    deployment, server = slack
+    run(deployment)
+    (message,) = server.messages["C0NORRBY"]
+    first = server.delivered("C0NORRBY")[0]
+    store = Store(deployment.load().store_url)
+    web = WebClient(token=server.token, base_url=server.base_url)
+
+    class Socket:  # the one method of SocketModeClient the listener uses
+        acks: list = []
+
+        def send_socket_mode_response(self, response) -> None:
+            self.acks.append(response.envelope_id)
+
+    payload = {"type": "block_actions", "user": {"id": "U0ANNA", "username": "anna"}, "channel": {"id": "C0NORRBY"},
+               "message": {"ts": message["ts"], "text": message["text"], "blocks": message["blocks"]},
+               "actions": [{"action_id": "fundbot_relevant", "block_id": f"fundbot-{first}", "value": str(first),
+                            "type": "button"}]}
+    listener = make_listener(store, web, {"norrby": "en"}.get)
+    socket = Socket()
+    listener(socket, SocketModeRequest.from_dict({"type": "interactive", "envelope_id": "env-1", "payload": payload}))
+    listener(socket, SocketModeRequest.from_dict({"type": "events_api", "envelope_id": "env-2", "payload": {}}))
+    broken = dict(payload, actions=[{"action_id": "fundbot_apply", "value": "not-a-number"}])
+    listener(socket, SocketModeRequest.from_dict({"type": "interactive", "envelope_id": "env-3", "payload": broken}))
+    assert socket.acks == ["env-1", "env-2", "env-3"]  # every envelope acknowledged, even the odd ones
+    assert store.marks("norrby")[store.delivery(first).call_id] == "relevant"
+    assert "Marked relevant" in json.dumps(server.messages["C0NORRBY"][0]["blocks"])  # in the city's language

@@ -67,13 +67,7 @@ def joint_opportunities(matches: dict[str, list[dict]], calls: dict[int, StoredC
                         threshold: float, at: dt.datetime) -> list[Opportunity]:
     """Open calls above ``threshold`` for two or more eligible cities, one
     entry per group of cities whose matched needs are alike."""
-    keys = list(need_vectors)
-    if len(keys) >= 2:
-        mat = np.vstack([need_vectors[k] for k in keys])
-        pairs = (mat @ mat.T)[np.triu_indices(len(keys), 1)]
-        alike = float(np.quantile(pairs, ALIKE_QUANTILE))
-    else:
-        alike = 1.0
+    alike = alike_threshold(need_vectors)
     by_call: dict[int, list[tuple[str, str, float]]] = {}
     for city, rows in matches.items():
         for m in rows:
@@ -107,10 +101,10 @@ def joint_opportunities(matches: dict[str, list[dict]], calls: dict[int, StoredC
     return out
 
 
-def financing_gaps(profiles: list[Profile], matches: dict[str, list[dict]], threshold: float) -> list[Gap]:
-    """Every need of weight ≥ 2 with the best open call that serves it; those
-    below ``threshold`` are gaps."""
-    gaps: list[Gap] = []
+def need_coverage(profiles: list[Profile], matches: dict[str, list[dict]], threshold: float) -> list[Gap]:
+    """Every need of weight ≥ 2 with the best open call that serves it (the
+    call's best-fitting need) and that call's relevance, in profile order."""
+    out: list[Gap] = []
     for profile in profiles:
         best: dict[str, tuple[float, int | None]] = {}
         for m in matches.get(profile.city.id, []):
@@ -123,16 +117,60 @@ def financing_gaps(profiles: list[Profile], matches: dict[str, list[dict]], thre
             if need.weight < 2:
                 continue
             score, call_id = best.get(need.id, (0.0, None))
-            if score < threshold:
-                gaps.append(Gap(profile.city.id, need.id, need.text, need.weight, call_id, score,
-                                list(need.keywords[:3])))
-    return gaps
+            out.append(Gap(profile.city.id, need.id, need.text, need.weight, call_id, score,
+                           list(need.keywords[:3])))
+    return out
 
 
-def gaps_by_theme(gaps: list[Gap]) -> dict[str, list[str]]:
-    """Across cities: each theme (a need's first keyword) and the cities lacking it."""
+def financing_gaps(profiles: list[Profile], matches: dict[str, list[dict]], threshold: float) -> list[Gap]:
+    """The needs of weight ≥ 2 that no open call serves above ``threshold``."""
+    return [g for g in need_coverage(profiles, matches, threshold) if g.best_relevance < threshold]
+
+
+def alike_threshold(need_vectors: dict[tuple[str, str], np.ndarray]) -> float:
+    """The cosine above which two needs count as alike: the ALIKE_QUANTILE of
+    all pairs of needs in the deployment (models differ in how high cosines run)."""
+    keys = list(need_vectors)
+    if len(keys) < 2:
+        return 1.0
+    mat = np.vstack([need_vectors[k] for k in keys])
+    return float(np.quantile((mat @ mat.T)[np.triu_indices(len(keys), 1)], ALIKE_QUANTILE))
+
+
+def gaps_by_theme(gaps: list[Gap], need_vectors: dict[tuple[str, str], np.ndarray] | None = None,
+                  alike: float | None = None) -> dict[str, list[str]]:
+    """Across cities: each theme and the cities lacking cover for it.  With
+    need vectors, a theme is a group of alike needs in any city (each alike
+    to the group's first, most important need), named by the keyword its
+    needs share most; without, a need's first keyword.  Largest themes first."""
+    def own_theme(g: Gap) -> str:
+        return g.theme[0] if g.theme else g.need_text.split(":")[0][:40]
+
+    groups: list[list[Gap]] = []
+    if need_vectors:
+        alike = alike_threshold(need_vectors) if alike is None else alike
+        for g in sorted(gaps, key=lambda g: (-g.weight, g.city, g.need_id)):
+            vec = need_vectors.get((g.city, g.need_id))
+            for group in groups:  # joins the first group whose first need it is alike (no chaining)
+                seed = need_vectors.get((group[0].city, group[0].need_id))
+                if vec is not None and seed is not None and float(vec @ seed) >= alike:
+                    group.append(g)
+                    break
+            else:
+                groups.append([g])
+    else:
+        by_name: dict[str, list[Gap]] = {}
+        for g in gaps:
+            by_name.setdefault(own_theme(g), []).append(g)
+        groups = list(by_name.values())
     themes: dict[str, set[str]] = {}
-    for g in gaps:
-        theme = g.theme[0] if g.theme else g.need_text.split(":")[0][:40]
-        themes.setdefault(theme, set()).add(g.city)
-    return {t: sorted(c) for t, c in sorted(themes.items(), key=lambda kv: (-len(kv[1]), kv[0]))}
+    for group in groups:
+        counts: dict[str, int] = {}
+        for g in group:
+            for word in g.theme or [own_theme(g)]:
+                counts[word] = counts.get(word, 0) + 1
+        name = min(counts, key=lambda w: (-counts[w], w))
+        while name in themes and not themes[name] >= {g.city for g in group}:
+            name += " "  # a second group that happens to share the name stays apart
+        themes.setdefault(name, set()).update(g.city for g in group)
+    return {t.strip(): sorted(c) for t, c in sorted(themes.items(), key=lambda kv: (-len(kv[1]), kv[0]))}

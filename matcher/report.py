@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 
-from .combined import financing_gaps, gaps_by_theme, joint_opportunities
+from .combined import gaps_by_theme, joint_opportunities, need_coverage
 from .config import Deployment
 from .rank import need_texts
 from .store import Store
@@ -22,11 +22,25 @@ T = {
     "sv": {"title": "Finansiering för Klimatkontrakt 2030", "cities": "Städer", "funders": "Finansiärer",
            "joint": "Gemensamma möjligheter", "gaps": "Finansieringsgap", "deadlines": "Sista dagar de närmaste 60 dagarna",
            "calls": "utlysningar", "relevance": "Relevans", "need": "Behov", "deadline": "Sista dag",
-           "none": "Inga", "heat": "Utlysningar × städer (relevans)", "consortium": "konsortium"},
+           "none": "Inga", "heat": "Utlysningar × städer (relevans)", "consortium": "konsortium",
+           "overview": "Översikt", "open_calls": "öppna utlysningar", "from_funders": "från {n} finansiärer",
+           "cities_n": "städer", "joint_n": "gemensamma möjligheter", "gaps_n": "behov utan täckning",
+           "as_of": "Läget {day}", "fits": "Passar", "status": "Status", "weight": "Vikt", "best": "Bästa utlysning",
+           "theme": "Tema", "by_theme": "Gap per tema, alla städer", "per_city": "Per stad", "to_check": "Att kontrollera",
+           "ineligible": "Kan inte söka", "no_call": "ingen", "shared": "Gemensamt behov", "today": "idag",
+           "open": "öppen", "forthcoming": "öppnar snart", "closed": "stängd", "eligible": "behörig",
+           "unknown": "behörighet oklar", "rolling": "löpande / ej angiven", "covered": "Behov med vikt 2–3 och bästa utlysning"},
     "en": {"title": "Funding for Klimatkontrakt 2030", "cities": "Cities", "funders": "Funders",
            "joint": "Joint opportunities", "gaps": "Financing gaps", "deadlines": "Deadlines in the next 60 days",
            "calls": "calls", "relevance": "Relevance", "need": "Need", "deadline": "Deadline",
-           "none": "None", "heat": "Calls × cities (relevance)", "consortium": "consortium"},
+           "none": "None", "heat": "Calls × cities (relevance)", "consortium": "consortium",
+           "overview": "Overview", "open_calls": "open calls", "from_funders": "from {n} funders",
+           "cities_n": "cities", "joint_n": "joint opportunities", "gaps_n": "needs without cover",
+           "as_of": "As of {day}", "fits": "Fits", "status": "Status", "weight": "Weight", "best": "Best call",
+           "theme": "Theme", "by_theme": "Gaps by theme, all cities", "per_city": "Per city", "to_check": "To check",
+           "ineligible": "Cannot apply", "no_call": "none", "shared": "Shared need", "today": "today",
+           "open": "open", "forthcoming": "opens soon", "closed": "closed", "eligible": "eligible",
+           "unknown": "eligibility unclear", "rolling": "rolling / not stated", "covered": "Needs of weight 2–3 and their best call"},
 }
 
 
@@ -48,7 +62,9 @@ def collect(dep: Deployment, store: Store, embedder) -> dict:
         matches.setdefault(r.city, []).append({
             "city": r.city, "call_id": r.call_id, "score": r.score, "need_id": r.need_id, "passage": r.passage,
             "eligibility": detail.get("eligibility", "unknown"), "reasons": detail.get("reasons", []),
-            "caveats": detail.get("caveats", [])})
+            "caveats": detail.get("caveats", []), "rank_key": detail.get("rank_key", r.score)})
+    for rows_ in matches.values():  # the ranking's own order (expected grade)
+        rows_.sort(key=lambda m: (-m["rank_key"], -m["score"], m["call_id"]))
     calls = {c.id: c for c in store.calls(include_gone=True, ids={r.call_id for r in rows})}
     profiles = list(dep.profiles)
     keys = [(p.city.id, n.id) for p in profiles for n in p.needs]
@@ -57,9 +73,12 @@ def collect(dep: Deployment, store: Store, embedder) -> dict:
     need_vectors = dict(zip(keys, vectors))
     need_text = {(p.city.id, n.id): n.text for p in profiles for n in p.needs}
     joint = joint_opportunities(matches, calls, need_vectors, need_text, threshold, at)
-    gaps = financing_gaps(profiles, matches, threshold)
+    coverage = need_coverage(profiles, matches, threshold)
+    gaps = [g for g in coverage if g.best_relevance < threshold]
     return {"today": last["today"], "threshold": threshold, "at": at, "profiles": profiles, "calls": calls,
-            "matches": matches, "joint": joint, "gaps": gaps}
+            "matches": matches, "joint": joint, "gaps": gaps, "coverage": coverage, "need_text": need_text,
+            "need_vectors": need_vectors,
+            "zone": zone}
 
 
 def to_json(data: dict) -> dict:
@@ -76,7 +95,8 @@ def to_json(data: dict) -> dict:
         "matches": [m for rows in data["matches"].values() for m in rows],
         "joint_opportunities": [o.as_dict() for o in data["joint"]],
         "gaps": [g.as_dict() for g in data["gaps"]],
-        "gaps_by_theme": gaps_by_theme(data["gaps"]),
+        "gaps_by_theme": gaps_by_theme(data["gaps"], data["need_vectors"]),
+        "coverage": [dict(g.as_dict(), gap=g.best_relevance < data["threshold"]) for g in data["coverage"]],
     }
 
 
@@ -132,80 +152,244 @@ def write_ics(path: Path, city: str, data: dict, reminder_days: int) -> int:
     return n
 
 
-def _page(title: str, body: str, lang: str) -> str:
+CSS = """
+body{font-family:system-ui,sans-serif;max-width:64rem;margin:auto;padding:.8rem;line-height:1.45;color:#1b1b1b}
+nav{display:flex;flex-wrap:wrap;gap:.2rem 1rem;font-size:.95rem}
+h1{font-size:1.5rem;margin:.6rem 0}h2{font-size:1.15rem;margin-top:1.6rem}
+table{border-collapse:collapse;width:100%}td,th{padding:.25rem .4rem;text-align:left;vertical-align:top;
+border-bottom:1px solid #e4e4e4}th{font-weight:600}
+.figure{overflow-x:auto}svg{height:auto}.muted{color:#5d5d5d}.small{font-size:.88rem}
+.numbers{display:flex;flex-wrap:wrap;gap:.6rem;margin:.6rem 0;padding:0;list-style:none}
+.numbers li{background:#eef2fb;border-radius:.4rem;padding:.4rem .7rem}.numbers b{font-size:1.3rem;display:block}
+.bar{background:#4a6fd1;height:.8rem;display:inline-block;vertical-align:middle;margin-right:.4rem}
+ol.ranked>li{margin-bottom:.8rem}.warn{color:#8a4b00}.bad{color:#9b1c1c}
+@media (max-width:40rem){td,th{padding:.2rem}h1{font-size:1.25rem}}
+"""
+
+
+def _page(title: str, body: str, lang: str, t: dict) -> str:
     e = html.escape
+    nav = (f'<nav><a href="index.html">{e(t["overview"])}</a><a href="joint.html">{e(t["joint"])}</a>'
+           f'<a href="gaps.html">{e(t["gaps"])}</a></nav>')
     return (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{e(title)}</title><style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:auto;"
-            "padding:1rem;line-height:1.4}table{border-collapse:collapse}td,th{padding:.2rem .4rem;text-align:left}"
-            "svg{max-width:100%;height:auto}.muted{color:#666}</style></head><body>"
-            f'<nav><a href="index.html">⌂</a></nav><h1>{e(title)}</h1>{body}</body></html>')
+            f"<title>{e(title)}</title><style>{CSS}</style></head><body>"
+            f"{nav}<h1>{e(title)}</h1>{body}</body></html>")
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of a funder's name (å/ä/ö folded)."""
+    import re
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]+", "-", folded).strip("-") or "funder"
+
+
+def funder_pages(data: dict) -> dict[str, str]:
+    """Funder name → its page's file name (unique)."""
+    out: dict[str, str] = {}
+    for funder in sorted({c.record.funder for c in data["calls"].values()}):
+        name, n = f"funder-{slug(funder)}.html", 2
+        while name in out.values():
+            name, n = f"funder-{slug(funder)}-{n}.html", n + 1
+        out[funder] = name
+    return out
 
 
 def heat_map(data: dict, t: dict) -> str:
-    """Calls × cities as an inline SVG (darker = more relevant)."""
-    cities = [p.city.id for p in data["profiles"]]
+    """Calls × cities as an inline SVG (darker = more relevant); the 40 calls
+    most relevant to any city, city names on top."""
+    profiles = data["profiles"]
     scored: dict[int, dict[str, float]] = {}
     for city, rows in data["matches"].items():
         for m in rows:
             scored.setdefault(m["call_id"], {})[city] = m["score"]
-    top = sorted(scored, key=lambda c: -max(scored[c].values()))[:40]
-    cell, left, head = 14, 260, 90
-    width, height = left + cell * len(cities) + 60, head + cell * len(top)  # room for the last rotated label
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{html.escape(t["heat"])}" '
+    top = sorted(scored, key=lambda c: (-max(scored[c].values()), c))[:40]
+    cell, left, head = 16, 280, 110
+    width, height = left + cell * len(profiles) + 70, head + cell * len(top) + 4
+    e = html.escape
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{e(t["heat"])}" '
              f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" id="heatmap">']
-    for x, city in enumerate(cities):
-        parts.append(f'<text x="{left + x * cell + 10}" y="{head - 4}" font-size="10" '
-                     f'transform="rotate(-60 {left + x * cell + 10} {head - 4})">{html.escape(city)}</text>')
+    for x, p in enumerate(profiles):
+        cx = left + x * cell + 11
+        parts.append(f'<a href="city-{e(p.city.id)}.html"><text x="{cx}" y="{head - 4}" font-size="11" '
+                     f'transform="rotate(-60 {cx} {head - 4})">{e(p.city.name[:22])}</text></a>')
     for y, call_id in enumerate(top):
         title = data["calls"][call_id].record.title
-        parts.append(f'<text x="0" y="{head + y * cell + 11}" font-size="10">{html.escape(title[:45])}</text>')
-        for x, city in enumerate(cities):
-            score = scored[call_id].get(city, 0.0)
+        short = title if len(title) <= 42 else title[:41] + "…"
+        parts.append(f'<text x="0" y="{head + y * cell + 12}" font-size="11">{e(short)}'
+                     f'<title>{e(title)}</title></text>')
+        for x, p in enumerate(profiles):
+            score = scored[call_id].get(p.city.id, 0.0)
             shade = int(255 - 200 * score)
             parts.append(f'<rect x="{left + x * cell}" y="{head + y * cell}" width="{cell - 1}" height="{cell - 1}" '
-                         f'fill="rgb({shade},{shade},255)"><title>{html.escape(city)}: {score:.2f}</title></rect>')
+                         f'fill="rgb({shade},{shade},255)"><title>{e(p.city.name)} — {e(title)}: '
+                         f'{score:.2f}</title></rect>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def timeline(data: dict, t: dict, pages: dict[str, str], days: int = 60) -> str:
+    """The deadlines of the next ``days`` days on a drawn time axis, one
+    marker per call (labels in lanes so that they never overlap)."""
+    e = html.escape
+    at, zone = data["at"], data["zone"]
+    soon = sorted(((d, c) for c in data["calls"].values()
+                   if (d := c.next_deadline(at)) and d - at <= dt.timedelta(days=days)), key=lambda x: (x[0], x[1].id))
+    if not soon:
+        return f'<p class=muted id="timeline-empty">{e(t["none"])}</p>'
+    left, right, width, lane_h, axis_y = 24, 10, 900, 18, 24
+    scale = (width - left - right) / days
+    lanes: list[float] = []  # the x where each lane is free again
+    marks = []
+    for d, c in soon:
+        x = left + max(0.0, (d - at).total_seconds() / 86400) * scale
+        label = f"{d.astimezone(zone):%d/%m} {c.record.title[:38]}"
+        span = 6.2 * len(label) + 12
+        lane = next((k for k, free in enumerate(lanes) if free <= x), None)
+        if lane is None:
+            lanes.append(0.0)
+            lane = len(lanes) - 1
+        lanes[lane] = x + span
+        marks.append((x, lane, label, d, c))
+    height = axis_y + 14 + lane_h * len(lanes)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" id="timeline" role="img" aria-label="{e(t["deadlines"])}" '
+             f'viewBox="0 0 {width + 260} {height}" width="{width + 260}" height="{height}">',
+             f'<line x1="{left}" y1="{axis_y}" x2="{width - right}" y2="{axis_y}" stroke="#444"/>']
+    for week in range(0, days + 1, 7):
+        x = left + week * scale
+        day = (at + dt.timedelta(days=week)).astimezone(zone)
+        parts.append(f'<line x1="{x:.1f}" y1="{axis_y - 4}" x2="{x:.1f}" y2="{axis_y + 4}" stroke="#444"/>'
+                     f'<text x="{x:.1f}" y="{axis_y - 8}" font-size="11" text-anchor="middle">'
+                     f'{e(t["today"]) if week == 0 else f"{day:%d/%m}"}</text>')
+    for x, lane, label, d, c in marks:
+        y = axis_y + 14 + lane * lane_h
+        href = f'{pages.get(c.record.funder, "index.html")}#call-{c.id}'
+        parts.append(f'<a href="{e(href)}"><line x1="{x:.1f}" y1="{axis_y}" x2="{x:.1f}" y2="{y - 4}" stroke="#9aa9d6"/>'
+                     f'<circle cx="{x:.1f}" cy="{y - 4}" r="3.5" fill="#4a6fd1"/>'
+                     f'<text x="{x + 6:.1f}" y="{y}" font-size="11">{e(label)}'
+                     f'<title>{e(c.record.title)} — {e(c.record.funder)}, {d.astimezone(zone):%Y-%m-%d %H:%M}</title>'
+                     f'</text></a>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _deadline(c, data: dict, t: dict) -> str:
+    d = c.next_deadline(data["at"])
+    return f"{d.astimezone(data['zone']):%Y-%m-%d %H:%M}" if d else t["rolling"]
+
+
+def _call_link(c) -> str:
+    e = html.escape
+    return f'<a href="{e(c.record.url)}">{e(c.record.title)}</a>' if c.record.url else e(c.record.title)
 
 
 def write_html(out: Path, data: dict, lang: str) -> None:
     t = T.get(lang, T["sv"])
     e = html.escape
     at = data["at"]
-    funders: dict[str, int] = {}
-    for c in data["calls"].values():
-        funders[c.record.funder] = funders.get(c.record.funder, 0) + 1
-    soon = sorted(((c.next_deadline(at), c) for c in data["calls"].values()
-                   if c.next_deadline(at) and c.next_deadline(at) - at <= dt.timedelta(days=60)), key=lambda x: x[0])
-    body = [f"<p class=muted>{e(data['today'])}</p>", f"<h2>{e(t['heat'])}</h2>", heat_map(data, t),
-            f"<h2>{e(t['deadlines'])}</h2><ol>"]
-    body += [f"<li>{d.astimezone(ZoneInfo('Europe/Stockholm')):%Y-%m-%d} — {e(c.record.title)} ({e(c.record.funder)})</li>"
-             for d, c in soon] or [f"<li>{e(t['none'])}</li>"]
-    body.append(f"</ol><h2>{e(t['cities'])}</h2><ul>")
-    body += [f'<li><a href="city-{e(p.city.id)}.html">{e(p.city.name)}</a></li>' for p in data["profiles"]]
-    body.append(f'</ul><h2>{e(t["funders"])}</h2><table>')
-    body += [f"<tr><td>{e(f)}</td><td>{n} {e(t['calls'])}</td></tr>" for f, n in sorted(funders.items())]
-    body.append(f'</table><p><a href="joint.html">{e(t["joint"])}</a> ({len(data["joint"])})</p>')
-    (out / "index.html").write_text(_page(t["title"], "".join(body), lang), encoding="utf-8")
-
-    for p in data["profiles"]:
-        rows = [m for m in data["matches"].get(p.city.id, []) if m["score"] >= data["threshold"]]
-        items = []
+    names = {p.city.id: p.city.name for p in data["profiles"]}
+    pages = funder_pages(data)
+    threshold = data["threshold"]
+    fits: dict[int, list[tuple[str, float]]] = {}
+    for city, rows in data["matches"].items():
         for m in rows:
-            c = data["calls"][m["call_id"]]
-            link = f'<a href="{e(c.record.url)}">{e(c.record.title)}</a>' if c.record.url else e(c.record.title)
-            items.append(f"<li><strong>{link}</strong> — {e(c.record.funder)} · {e(t['relevance'])} "
-                         f"{m['score']:.2f}<br><span class=muted>{e(m['need_id'])}: {e(m['passage'][:300])}</span></li>")
-        gaps = [f"<li>{e(g.need_text)} ({g.best_relevance:.2f})</li>" for g in data["gaps"] if g.city == p.city.id]
-        page = (f"<ol>{''.join(items) or '<li>' + e(t['none']) + '</li>'}</ol><h2>{e(t['gaps'])}</h2>"
-                f"<ul>{''.join(gaps) or '<li>' + e(t['none']) + '</li>'}</ul>")
-        (out / f"city-{p.city.id}.html").write_text(_page(p.city.name, page, lang), encoding="utf-8")
+            if m["score"] >= threshold and m["eligibility"] != "ineligible":
+                fits.setdefault(m["call_id"], []).append((city, m["score"]))
+    open_calls = [c for c in data["calls"].values() if c.status(at) != "closed"]
+    per_funder: dict[str, int] = {}
+    for c in open_calls:
+        per_funder[c.record.funder] = per_funder.get(c.record.funder, 0) + 1
 
-    joint = [f"<li><strong>{e(o.title)}</strong> — {e(o.funder)} · {', '.join(e(c) for c in o.cities)}"
-             + (f" · {e(t['consortium'])}" if o.consortium else "") + "</li>" for o in data["joint"]]
-    (out / "joint.html").write_text(_page(t["joint"], f"<ol>{''.join(joint) or '<li>' + e(t['none']) + '</li>'}</ol>",
-                                          lang), encoding="utf-8")
+    # overview
+    numbers = [(len(open_calls), t["open_calls"] + " " + t["from_funders"].format(n=len(per_funder))),
+               (len(data["profiles"]), t["cities_n"]), (len(data["joint"]), t["joint_n"]),
+               (len(data["gaps"]), t["gaps_n"])]
+    most = max(per_funder.values(), default=1)
+    body = [f"<p class=muted>{e(t['as_of'].format(day=data['today']))}</p><ul class=numbers>"]
+    body += [f"<li><b>{n}</b>{e(label)}</li>" for n, label in numbers]
+    body += ["</ul>", f"<h2>{e(t['heat'])}</h2><div class=figure>", heat_map(data, t), "</div>",
+             f"<h2>{e(t['deadlines'])}</h2><div class=figure>", timeline(data, t, pages), "</div>",
+             f"<h2>{e(t['funders'])}</h2><table>"]
+    body += [f'<tr><td><a href="{pages[f]}">{e(f)}</a></td><td><span class=bar style="width:{8 * n / most:.1f}rem">'
+             f"</span>{n} {e(t['calls'])}</td></tr>" for f, n in sorted(per_funder.items(), key=lambda x: (-x[1], x[0]))]
+    body.append(f"</table><h2>{e(t['cities'])}</h2><ul>")
+    body += [f'<li><a href="city-{e(p.city.id)}.html">{e(p.city.name)}</a> — '
+             f'{sum(1 for m in data["matches"].get(p.city.id, []) if m["score"] >= threshold)} {e(t["calls"])}</li>'
+             for p in data["profiles"]]
+    body.append("</ul>")
+    (out / "index.html").write_text(_page(t["title"], "".join(body), lang, t), encoding="utf-8")
+
+    # one page per city: its ranked list, then its needs' cover and gaps
+    for p in data["profiles"]:
+        items = []
+        for m in data["matches"].get(p.city.id, []):
+            if m["score"] < threshold:
+                continue
+            c = data["calls"][m["call_id"]]
+            need = data["need_text"].get((p.city.id, m["need_id"]), m["need_id"])
+            check = ""
+            if m["eligibility"] == "ineligible":
+                check = f'<br><span class=bad>{e(t["ineligible"])}: {e("; ".join(m["reasons"]))}</span>'
+            elif m["caveats"]:
+                check = f'<br><span class=warn>{e(t["to_check"])}: {e("; ".join(m["caveats"]))}</span>'
+            items.append(f'<li id="call-{c.id}"><strong>{_call_link(c)}</strong><br>'
+                         f'<a href="{pages[c.record.funder]}">{e(c.record.funder)}</a> · {e(t["deadline"])} '
+                         f'{e(_deadline(c, data, t))} · {e(t["relevance"])} {m["score"]:.0%}<br>'
+                         f'<span class=small>{e(t["need"])}: {e(need)}</span><br>'
+                         f'<span class="muted small">“{e(m["passage"][:320])}”</span>{check}</li>')
+        cover = [g for g in data["coverage"] if g.city == p.city.id]
+        rows = []
+        for g in cover:
+            best = data["calls"].get(g.best_call_id) if g.best_call_id else None
+            mark = "bad" if g.best_relevance < threshold else ""
+            rows.append(f'<tr class="{mark}"><td>{e(g.need_text)}</td><td>{g.weight}</td>'
+                        f'<td>{_call_link(best) if best else e(t["no_call"])}</td><td>{g.best_relevance:.0%}</td></tr>')
+        page = (f'<ol class=ranked>{"".join(items) or "<li>" + e(t["none"]) + "</li>"}</ol>'
+                f'<h2>{e(t["covered"])}</h2><table><tr><th>{e(t["need"])}</th><th>{e(t["weight"])}</th>'
+                f'<th>{e(t["best"])}</th><th>{e(t["relevance"])}</th></tr>{"".join(rows)}</table>')
+        (out / f"city-{p.city.id}.html").write_text(_page(p.city.name, page, lang, t), encoding="utf-8")
+
+    # one page per funder: its calls and the cities each fits
+    for funder, name in pages.items():
+        rows = []
+        for c in sorted((c for c in data["calls"].values() if c.record.funder == funder),
+                        key=lambda c: (c.next_deadline(at) is None, c.next_deadline(at) or at, c.id)):
+            cities = ", ".join(f'<a href="city-{e(city)}.html">{e(names.get(city, city))}</a> {score:.0%}'
+                               for city, score in sorted(fits.get(c.id, []), key=lambda x: -x[1]))
+            rows.append(f'<tr id="call-{c.id}"><td>{_call_link(c)}</td><td>{e(t.get(c.status(at), c.status(at)))}</td>'
+                        f'<td>{e(_deadline(c, data, t))}</td><td>{cities or e(t["none"])}</td></tr>')
+        page = (f'<table><tr><th></th><th>{e(t["status"])}</th><th>{e(t["deadline"])}</th><th>{e(t["fits"])}</th></tr>'
+                f'{"".join(rows)}</table>')
+        (out / name).write_text(_page(funder, page, lang, t), encoding="utf-8")
+
+    # joint opportunities
+    joint = []
+    for o in data["joint"]:
+        c = data["calls"][o.call_id]
+        shared = "; ".join(sorted(set(o.needs.values())))
+        joint.append(f'<li><strong>{_call_link(c)}</strong> — <a href="{pages[c.record.funder]}">{e(o.funder)}</a> · '
+                     f'{e(t["deadline"])} {e(_deadline(c, data, t))}'
+                     + (f" · <b>{e(t['consortium'])}</b>" if o.consortium else "")
+                     + "<br>" + ", ".join(f'<a href="city-{e(x)}.html">{e(names.get(x, x))}</a>' for x in o.cities)
+                     + f'<br><span class="muted small">{e(t["shared"])}: {e(shared[:400])}</span></li>')
+    (out / "joint.html").write_text(
+        _page(t["joint"], f'<ol class=ranked>{"".join(joint) or "<li>" + e(t["none"]) + "</li>"}</ol>', lang, t),
+        encoding="utf-8")
+
+    # financing gaps: by theme across cities, then per city
+    themes = gaps_by_theme(data["gaps"], data["need_vectors"])
+    body = [f'<h2>{e(t["by_theme"])}</h2><table><tr><th>{e(t["theme"])}</th><th>{e(t["cities"])}</th></tr>']
+    body += [f"<tr><td>{e(theme)}</td><td>{len(cities)}: "
+             + ", ".join(f'<a href="city-{e(x)}.html">{e(names.get(x, x))}</a>' for x in cities) + "</td></tr>"
+             for theme, cities in themes.items()]
+    body.append(f'</table><h2>{e(t["per_city"])}</h2><table><tr><th>{e(t["cities"])}</th><th>{e(t["need"])}</th>'
+                f'<th>{e(t["weight"])}</th><th>{e(t["relevance"])}</th></tr>')
+    body += [f'<tr><td><a href="city-{e(g.city)}.html">{e(names.get(g.city, g.city))}</a></td><td>{e(g.need_text)}</td>'
+             f"<td>{g.weight}</td><td>{g.best_relevance:.0%}</td></tr>" for g in data["gaps"]]
+    body.append("</table>")
+    (out / "gaps.html").write_text(_page(t["gaps"], "".join(body), lang, t), encoding="utf-8")
 
 
 def write_report(dep: Deployment, store: Store, embedder, out: Path, lang: str = "sv") -> dict:

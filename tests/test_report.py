@@ -1,10 +1,12 @@
-"""`fundbot report`: JSON, CSV, ICS and escaped static pages, on an offline cycle.
-(The headless-Chromium checks of the pages are still to come: issue 7.)"""
+"""`fundbot report`: JSON, CSV, ICS and escaped static pages, on an offline
+cycle; the pages also opened in Debian's Chromium."""
 
 from __future__ import annotations
 
 import csv
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 
@@ -35,12 +37,55 @@ def test_report_files(deployment):
     assert events and all(e.get("DTSTART") and [a for a in e.walk() if a.name == "VALARM"] for e in events)
     assert any(HOSTILE in str(e.get("SUMMARY")) for e in events)
 
-    for page in ["index.html", "city-norrby.html", "joint.html"]:
+    pages = sorted(p.name for p in out.glob("*.html"))
+    assert {"index.html", "city-norrby.html", "city-sunnana.html", "joint.html", "gaps.html",
+            "funder-vinnova.html", "funder-european-commission.html"} <= set(pages)
+    for page in pages:
         text = (out / page).read_text(encoding="utf-8")
         assert "<script>" not in text and "http://" not in text.split("<body>")[0]  # no scripts, no CDN
+        assert "<link" not in text and "@import" not in text  # nothing loaded from anywhere
     city = (out / "city-norrby.html").read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; friends" in city
-    assert '<svg xmlns="http://www.w3.org/2000/svg"' in (out / "index.html").read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; friends" in (out / "funder-vinnova.html").read_text()
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert '<svg xmlns="http://www.w3.org/2000/svg"' in index and 'id="timeline' in index
+    assert broken_links(out) == []
+    # every prioritised need with its best open call; the gaps are those below the threshold
+    assert {(c["city"], c["need_id"]) for c in doc["coverage"]} == {("norrby", "norrby-N1"), ("sunnana", "sunnana-N1")}
+    assert [g for g in doc["coverage"] if g["gap"]] == [dict(g, gap=True) for g in doc["gaps"]]
+    english = deployment.root / "site-en"
+    deployment.cli("report", "--out", str(english), "--lang", "en", check=True)
+    assert "Joint opportunities" in (english / "index.html").read_text() and 'lang="en"' in (english / "gaps.html").read_text()
+
+
+def broken_links(out: Path) -> list[str]:
+    """Every local link on every page that leads nowhere (a missing file, or
+    a #fragment the target page does not have)."""
+    broken = []
+    for page in out.glob("*.html"):
+        for href in re.findall(r'href="([^"]+)"', page.read_text(encoding="utf-8")):
+            if re.match(r"[a-z]+:", href):
+                continue  # the funders' own pages
+            name, _, fragment = href.partition("#")
+            target = out / name if name else page
+            if not target.exists() or (fragment and f'id="{fragment}"' not in target.read_text(encoding="utf-8")):
+                broken.append(f"{page.name} → {href}")
+    return broken
+
+
+def test_gaps_are_grouped_into_themes_by_alike_needs_across_cities():
+    from matcher.combined import Gap, gaps_by_theme
+
+    e = np.eye(3, dtype=np.float32)
+    near = (e[0] * 0.9 + e[1] * 0.1) / np.linalg.norm(e[0] * 0.9 + e[1] * 0.1)
+    gaps = [Gap("a", "a-1", "Cykelvägar", 3, None, 0.1, ["cycling"]),
+            Gap("b", "b-1", "Cykelinfrastruktur", 2, None, 0.2, ["cycling", "mobility"]),
+            Gap("c", "c-1", "Cykelbanor", 2, None, 0.0, ["bike lanes"]),
+            Gap("c", "c-2", "Hamnel", 3, None, 0.0, ["port"])]
+    vectors = {("a", "a-1"): e[0], ("b", "b-1"): near, ("c", "c-1"): e[0], ("c", "c-2"): e[2]}
+    themes = gaps_by_theme(gaps, vectors, alike=0.8)
+    assert themes == {"cycling": ["a", "b", "c"], "port": ["c"]}
+    assert gaps_by_theme(gaps) == {"bike lanes": ["c"], "cycling": ["a", "b"], "port": ["c"]}  # keywords only
 
 
 def test_gaps_and_joint_grouping_by_alike_needs():
@@ -101,8 +146,20 @@ def test_pages_in_headless_chromium(deployment, tmp_path):
         box = page.locator("svg#heatmap").bounding_box()
         assert box and box["width"] > 0 and box["height"] > 0
         page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
+        assert page.locator("svg#timeline circle").count() > 0  # the deadlines of the next 60 days
+        assert page.locator("svg#heatmap text", has_text="Norrby kommun").count() == 1  # cities by name
         page.click("a[href='city-norrby.html']")
         assert page.url.endswith("city-norrby.html") and page.locator("h1").inner_text() == "Norrby kommun"
         assert HOSTILE in page.locator("body").inner_text()  # shown as text, not run
+        page.click("a[href='funder-vinnova.html'] >> nth=0")
+        assert page.locator("h1").inner_text() == "Vinnova" and HOSTILE in page.locator("table").inner_text()
+        page.click("nav a[href='gaps.html']")
+        assert page.locator("h1").inner_text() == "Finansieringsgap"
+        page.click("nav a[href='joint.html']")
+        assert page.locator("ol.ranked li").count() > 0
+        page.click("nav a[href='index.html']")
+        assert page.locator("ul.numbers li").count() == 4
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390  # the page itself fits the phone; wide figures scroll inside their box
         browser.close()
     assert errors == []

@@ -3,9 +3,10 @@
 Copies the shipped config, feeds and profiles into a temporary folder with a
 fresh store, then runs ``fundbot run --once --offline`` twice as separate
 processes.  The model cache is cold unless ``--warm-model`` is given (then the
-repository's own ``.cache/fundbot`` is used).
+repository's own ``.cache/fundbot`` is used).  ``--store URL`` puts the store in
+another (empty) database, e.g. PostgreSQL, instead of a fresh SQLite file.
 
-    python bench/cycle.py [--warm-model]
+    python bench/cycle.py [--warm-model] [--store URL]
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def run(args: list[str], cwd: Path) -> tuple[float, float, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--warm-model", action="store_true", help="reuse the repository's model cache")
+    parser.add_argument("--store", metavar="URL", help="an empty database for the store (default: a new SQLite file)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -54,6 +56,10 @@ def main() -> None:
         config = (ROOT / "config.toml").read_text(encoding="utf-8")
         cache = ROOT / ".cache/fundbot" if args.warm_model else work / "model-cache"
         config = config.replace('cache_dir = ".cache/fundbot"', f'cache_dir = "{cache}"')
+        if args.store:
+            config = config.replace('url = "sqlite:///fundbot.db"', f'url = "{args.store}"')
+            assert args.store in config, "config.toml's [store] url line has changed"
+        print(f"store: {args.store or 'a new SQLite file'}")
         (work / "config.toml").write_text(config, encoding="utf-8")
         fundbot = ["run", "--once", "--offline", "--json", "--config", str(work / "config.toml")]
         for label in ("first cycle (" + ("warm" if args.warm_model else "cold") + " model cache)", "second cycle"):

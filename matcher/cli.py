@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     mark.add_argument("decision", choices=["applying", "relevant", "not-relevant"])
     mark.add_argument("--who", default=None, help="who decided (default: the login name)")
 
+    st = sub.add_parser("store", parents=[common], help="the database")
+    ssub = st.add_subparsers(dest="store_command", metavar="ACTION", required=True)
+    cp = ssub.add_parser("copy", parents=[common], help="copy this deployment's store to another database")
+    cp.add_argument("--to", required=True, metavar="URL", help="e.g. postgresql://fundbot@db.example/fundbot")
+    cp.add_argument("--json", action="store_true")
+
     ev = sub.add_parser("eval", parents=[common], help="ranking quality on a labelled set")
     ev.add_argument("--calls", required=True, metavar="F", help="calls.jsonl")
     ev.add_argument("--profiles", required=True, metavar="DIR", help="folder of city profiles")
@@ -350,7 +356,28 @@ def cmd_mark(args) -> int:
     return 0
 
 
-COMMANDS = {"serve": cmd_serve, "report": cmd_report, "profile": cmd_profile, "mark": cmd_mark, "run": cmd_run, "suggest": cmd_suggest, "status": cmd_status, "check": cmd_check, "eval": cmd_eval}
+def cmd_store(args) -> int:
+    from .store import Store
+    from .store.copy import copy_store
+
+    dep = _load(args)
+    source = _open_store(dep)
+    target = Store(args.to)
+    if target.safe_url == source.safe_url:
+        raise UsageError("--to is this deployment's own store")
+    report = copy_store(source, target, progress=_progress)
+    if args.json:
+        print(json.dumps(dict(report.as_dict(), source=source.safe_url, target=target.safe_url)))
+    else:
+        for table, n in report.rows.items():
+            print(f"  {table:14} {n} rows")
+        print(f"copied {source.safe_url} → {target.safe_url}: "
+              + ("consistent (every table has the same rows and values on both sides)" if report.consistent
+                 else "NOT consistent: " + "; ".join(report.mismatches)))
+    return 0 if report.consistent else 1
+
+
+COMMANDS = {"store": cmd_store, "serve": cmd_serve, "report": cmd_report, "profile": cmd_profile, "mark": cmd_mark, "run": cmd_run, "suggest": cmd_suggest, "status": cmd_status, "check": cmd_check, "eval": cmd_eval}
 
 
 def main(argv: list[str] | None = None) -> int:

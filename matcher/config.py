@@ -34,6 +34,18 @@ class _Strict(BaseModel):
 class StoreSettings(_Strict):
     url: str = "sqlite:///fundbot.db"
 
+    @field_validator("url")
+    @classmethod
+    def _no_password(cls, value: str) -> str:
+        import re
+
+        if re.match(r"^postgres(?:ql)?(?:\+\w+)?://[^/@:]*:[^/@]*@", value):
+            raise ValueError("holds a password: give it in the environment (PGPASSWORD) or ~/.pgpass, "
+                             "never in a file")
+        if not re.match(r"^(sqlite|postgres(?:ql)?)(\+\w+)?://", value):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return value
+
 
 class MatcherSettings(_Strict):
     model: str = "multilingual-e5-small"

@@ -7,8 +7,9 @@ cadence's digests: instant every `[serve] deliver_every_minutes`, daily and
 weekly on their cron), and ``reminders`` daily (deadline reminders, changes
 that matter).  All state lives in the store, not in the scheduler: a job
 that runs twice sends nothing twice.
-A second `serve` on the same store is refused at once (an OS file lock that a
-crashed process cannot leave behind).  SIGTERM/SIGINT stop it cleanly.
+A second `serve` on the same store is refused at once (an OS file lock next
+to a SQLite store, an advisory lock in a PostgreSQL one: neither outlives the
+process that holds it).  SIGTERM/SIGINT stop it cleanly.
 """
 
 from __future__ import annotations
@@ -63,6 +64,46 @@ class InstanceLock:
         self.fh.truncate()
         self.fh.write(str(os.getpid()))
         self.fh.flush()
+
+
+class AdvisoryLock:
+    """One `serve` per PostgreSQL store: a session-level advisory lock held
+    on a connection of its own for the life of the process.  PostgreSQL
+    releases it when that connection ends — however the process dies."""
+
+    def __init__(self, store):
+        self.store = store
+        self.conn = None
+
+    def acquire(self, wait: float = 2.0) -> None:
+        """Take the lock, or raise; ``wait`` covers a holder that has just
+        died (its server process ends a moment after its connection)."""
+        import time
+
+        from sqlalchemy import text
+
+        from .store import LOCK_SERVE
+
+        self.conn = self.store.engine.connect()
+        deadline = time.monotonic() + wait
+        while True:
+            got = self.conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_SERVE}).scalar_one()
+            self.conn.commit()
+            if got or time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+        if not got:
+            holder = self.store.meta("serve_pid") or "another process"
+            self.conn.close()
+            raise FundbotError(f"another fundbot serve is already running on this store ({holder})")
+        self.store.set_meta("serve_pid", f"pid {os.getpid()} on {os.uname().nodename}")
+
+
+def instance_lock(dep, store):
+    """The single-instance lock for this store's kind."""
+    if store.dialect == "postgresql":
+        return AdvisoryLock(store)
+    return InstanceLock(lock_path(dep))
 
 
 def lock_path(dep) -> Path:
@@ -158,7 +199,7 @@ class Jobs:
 def serve(dep, store, embedder, channels, unavailable, *, offline: bool = False) -> int:
     from apscheduler.schedulers.blocking import BlockingScheduler
 
-    lock = InstanceLock(lock_path(dep))
+    lock = instance_lock(dep, store)
     lock.acquire()
     scheduler = BlockingScheduler(timezone=dep.settings.timezone, job_defaults={
         "coalesce": True, "max_instances": 1, "misfire_grace_time": dep.settings.serve.misfire_grace_seconds})

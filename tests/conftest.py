@@ -3,6 +3,7 @@ sample payloads, with the dependency-free hashing embedder."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -10,6 +11,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
+import pgserver
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -114,9 +117,12 @@ class Deployment:
 
 
 @pytest.fixture
-def deployment(tmp_path: Path) -> Deployment:
+def deployment(tmp_path: Path, request) -> Deployment:
     d = Deployment(tmp_path)
-    d.write("config.toml", CONFIG)
+    config = CONFIG
+    if os.environ.get("FUNDBOT_TEST_STORE") == "postgresql":
+        config = config.replace('url = "sqlite:///fundbot.db"', f'url = "{request.getfixturevalue("pg_url")}"')
+    d.write("config.toml", config)
     d.write("feeds/eu.toml", SEDIA_SOURCE)
     d.write("feeds/vinnova.toml", VINNOVA_SOURCE)
     (tmp_path / "feeds/snapshots/eu").mkdir(parents=True)
@@ -126,3 +132,34 @@ def deployment(tmp_path: Path) -> Deployment:
     d.write("profiles/norrby.toml", PROFILE.format(id="norrby", name="Norrby kommun"))
     d.write("profiles/sunnanå.toml".replace("å", "a"), PROFILE.format(id="sunnana", name="Sunnanå kommun"))
     return d
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------------
+# FUNDBOT_TEST_PG: an admin URL of a server to use (.ci/run starts one); otherwise the session starts
+# a throw-away cluster itself when Debian's postgresql is installed.  FUNDBOT_TEST_STORE=postgresql
+# runs every deployment of the suite on PostgreSQL instead of SQLite.
+
+
+@pytest.fixture(scope="session")
+def pg_admin():
+    url = os.environ.get("FUNDBOT_TEST_PG")
+    if url:
+        yield url, None
+        return
+    try:
+        cluster = pgserver.start()
+    except RuntimeError as exc:
+        yield None, str(exc)
+        return
+    yield cluster.url, None
+    cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_admin):
+    admin, reason = pg_admin
+    if admin is None:
+        pytest.skip(f"no PostgreSQL server could be started here: {reason}")
+    url = pgserver.create_database(admin)
+    yield url
+    pgserver.drop_database(admin, url)

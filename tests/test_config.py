@@ -103,6 +103,10 @@ def test_registered_adapters_match_the_kinds_config_accepts():
 
 
 def test_paths_are_relative_to_the_config_file(deployment):
+    import re
+
+    text = deployment.config.read_text()
+    deployment.config.write_text(re.sub(r'(?m)^url = ".*"$', 'url = "sqlite:///fundbot.db"', text))
     dep = deployment.load()
     assert dep.feeds_dir == deployment.root / "feeds"
     assert dep.store_url == f"sqlite:///{deployment.root / 'fundbot.db'}"
@@ -145,3 +149,15 @@ def test_readme_names_every_source_kind_and_command():
         assert f"fundbot {command}" in readme, command
     assert readme.splitlines()[3].startswith("python3 -m venv .venv") and "fundbot run --once" in readme.splitlines()[3]
     assert "pytest" in readme.splitlines()[4] and readme.splitlines()[4] in (ROOT / ".ci/run").read_text()
+
+
+def test_a_database_password_in_the_config_is_refused(deployment):
+    import re
+
+    text = deployment.config.read_text()
+    deployment.config.write_text(re.sub(r'(?m)^url = ".*"$', 'url = "postgresql://fundbot:hunter2@db.example/fundbot"', text))
+    proc = deployment.cli("check")
+    assert proc.returncode == 2
+    assert "store.url" in proc.stderr and "PGPASSWORD" in proc.stderr and "hunter2" not in proc.stderr
+    deployment.config.write_text(re.sub(r'(?m)^url = ".*"$', 'url = "postgresql://fundbot@db.example/fundbot"', text))
+    assert deployment.cli("check").returncode == 0

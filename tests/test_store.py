@@ -1,4 +1,5 @@
-"""The store on a real SQLite file: migrations, change detection, vectors, outbox."""
+"""The store on a real SQLite file and on a real PostgreSQL database:
+migrations, change detection, vectors, outbox."""
 
 from __future__ import annotations
 
@@ -26,9 +27,10 @@ def rec(native_id: str, **kw) -> CallRecord:
     return CallRecord(**base)
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = Store(f"sqlite:///{tmp_path / 'store.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    url = f"sqlite:///{tmp_path / 'store.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    s = Store(url)
     s.migrate()
     yield s
     s.close()
@@ -133,3 +135,98 @@ def test_the_same_call_through_two_sources_is_linked_once(store):
     canonical = {c.record.native_id for c in store.calls(canonical_only=True)}
     assert canonical == {"f1", "f2", "v4"}
     assert store.link_duplicates() == 3  # idempotent
+
+
+# --- PostgreSQL: moving a deployment, one serve per store -------------------------------------------
+
+
+def _fill(store: Store) -> None:
+    store.sync_source("s", [rec("a"), rec("b", identifier="HORIZON-X-1"), rec("c")], T0)
+    store.sync_source("t", [rec("b2", source="t", identifier="HORIZON-X-1")], T0)
+    store.link_duplicates()
+    ids = [c.id for c in store.calls()]
+    store.put_vectors("m", {"h1": np.array([0.25, -1.5, 3.0], np.float32), "h2": np.ones(3, np.float32)})
+    store.queue_delivery("norrby", "console:-", ids[0], "suggestion", score=0.9783, need_id="n1", now=T0)
+    store.queue_delivery("norrby", "console:-", ids[1], "suggestion", score=0.1, need_id="n2", now=T0)
+    store.mark_sent([d.id for d in store.deliveries()][:1], T1, "console")
+    store.add_mark("norrby", ids[0], "relevant", "anna", T1)
+    store.block_channel("slack:C1", "norrby", "channel_not_found", T1)
+    run = store.start_run(T1, T1.date(), True)
+    store.finish_run(run, T1, {"calls": {"total": 4}})
+
+
+def test_copy_to_postgresql_keeps_everything_and_is_idempotent(tmp_path, pg_url):
+    from matcher.store.copy import copy_store, fingerprint
+
+    source = Store(f"sqlite:///{tmp_path / 'from.db'}")
+    source.migrate()
+    _fill(source)
+    target = Store(pg_url)
+    first = copy_store(source, target)
+    assert first.consistent, first.mismatches
+    assert first.rows["calls"] == 4 and first.rows["vectors"] == 2 and first.rows["deliveries"] == 2
+    canonical = [c.id for c in source.calls(canonical_only=True)]
+    assert len(canonical) == 3 and [c.id for c in target.calls(canonical_only=True)] == canonical  # the link kept
+    assert [d.score for d in target.deliveries()] == [0.9783, 0.1]  # 8-byte floats on both sides
+    assert np.array_equal(target.get_vectors("m", ["h1"])["h1"], np.array([0.25, -1.5, 3.0], np.float32))
+    assert target.marks("norrby") == source.marks("norrby") and target.last_run()["summary"] == source.last_run()["summary"]
+    assert copy_store(source, target).consistent  # again: nothing changes
+    before = fingerprint(target, "calls", ("id",))
+    assert copy_store(source, target).rows == first.rows and fingerprint(target, "calls", ("id",)) == before
+    source.sync_source("s", [rec("a"), rec("b", identifier="HORIZON-X-1"), rec("c"), rec("d")], T1)
+    assert copy_store(source, target).consistent and len(target.calls()) == 5  # a later copy catches up
+    # new rows in the target continue after the copied ids
+    assert target.queue_delivery("norrby", "console:-", target.calls()[-1].id, "suggestion", score=0.5,
+                                 need_id=None, now=T1)
+    assert max(d.id for d in target.deliveries()) > max(d.id for d in source.deliveries())
+    target.sync_source("s", [rec("e")], T1)  # a serial id on calls too
+    assert len({c.id for c in target.calls(include_gone=True)}) == 6
+    source.close()
+    target.close()
+
+
+def test_copy_refuses_a_mismatch_it_cannot_fix(tmp_path, pg_url):
+    """A row that only the target has is reported: the stores are not alike."""
+    from matcher.store.copy import copy_store
+
+    source = Store(f"sqlite:///{tmp_path / 'from.db'}")
+    source.migrate()
+    _fill(source)
+    target = Store(pg_url)
+    target.migrate()
+    target.put_vectors("other-model", {"x": np.zeros(3, np.float32)})
+    report = copy_store(source, target)
+    assert not report.consistent and any(m.startswith("vectors: 2 rows in the source, 3") for m in report.mismatches)
+    source.close()
+    target.close()
+
+
+def test_one_serve_per_postgresql_store_and_the_lock_dies_with_its_connection(pg_url):
+    from matcher.errors import FundbotError
+    from matcher.serve import AdvisoryLock
+
+    first, second = Store(pg_url), Store(pg_url)
+    first.migrate()
+    held = AdvisoryLock(first)
+    held.acquire()
+    with pytest.raises(FundbotError, match=r"already running on this store \(pid \d+ on "):
+        AdvisoryLock(second).acquire(wait=0)
+    held.conn.invalidate()  # the connection ends, as when the holding process dies
+    again = AdvisoryLock(second)
+    again.acquire(wait=10)
+    again.conn.close()
+    second.close()
+
+
+def test_migrations_on_postgresql_create_the_same_tables(pg_url):
+    s = Store(pg_url)
+    assert s.migrate() == SCHEMA_VERSION == s.migrate()
+    with s.engine.connect() as conn:
+        tables = {r[0] for r in conn.execute(text(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"))}
+        score = conn.execute(text("SELECT data_type FROM information_schema.columns "
+                                  "WHERE table_name = 'matches' AND column_name = 'score'")).scalar_one()
+    assert {"calls", "call_events", "vectors", "deliveries", "source_state", "matches", "runs", "marks",
+            "channel_state", "meta"} <= tables
+    assert score == "double precision"
+    s.close()

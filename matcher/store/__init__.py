@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import weakref
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -60,13 +61,29 @@ class Delivery:
         return now - self.last_attempt >= wait
 
 
+def engine_url(url: str) -> str:
+    """The SQLAlchemy URL for a store URL: ``postgresql://`` means psycopg 3
+    (the driver fundbot installs), whatever SQLAlchemy's default."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+# the key of PostgreSQL's advisory locks taken by fundbot (an arbitrary 64-bit number)
+LOCK_MIGRATE = 0x66756E64626F7401
+LOCK_SERVE = 0x66756E64626F7402
+
+
 class Store:
     def __init__(self, url: str):
         self.url = url
         try:
-            self.engine: Engine = create_engine(url)
+            self.engine: Engine = create_engine(engine_url(url), pool_pre_ping=True)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise StoreError(f"cannot open store {url!r}: {exc}") from exc
+        # the engine's pooled connections close when the store goes away, not whenever they are collected
+        weakref.finalize(self, self.engine.dispose)
         self.dialect = self.engine.dialect.name
         if self.dialect not in DIALECT_WORDS:
             raise StoreError(f"unsupported database {self.dialect!r} (use sqlite or postgresql)")
@@ -79,6 +96,8 @@ class Store:
         """Bring the schema to the current version; return the version."""
         try:
             with self.engine.begin() as conn:
+                if self.dialect == "postgresql":  # two processes starting at once migrate one after the other
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_MIGRATE})
                 conn.execute(text("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"))
                 row = conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).first()
                 version = int(row[0]) if row else 0
@@ -98,6 +117,16 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot migrate store {self.safe_url}: {exc.__class__.__name__}: {exc}") from exc
         return SCHEMA_VERSION
+
+    def meta(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(text("SELECT value FROM meta WHERE key = :k"), {"k": key}).first()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(text("INSERT INTO meta (key, value) VALUES (:k, :v) "
+                              "ON CONFLICT (key) DO UPDATE SET value = excluded.value"), {"k": key, "v": value})
 
     @property
     def safe_url(self) -> str:

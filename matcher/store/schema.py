@@ -1,14 +1,15 @@
 """The store's schema as SQL text, one numbered migration per version.
 
-Written in SQL that SQLite and PostgreSQL both accept; the two differences
-(auto-increment keys and binary columns) are filled in per dialect.
+Written in SQL that SQLite and PostgreSQL both accept; the differences
+(auto-increment keys, binary columns, 8-byte floats) are filled in per dialect.
 """
 
 from __future__ import annotations
 
 DIALECT_WORDS = {
-    "sqlite": {"pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "blob": "BLOB"},
-    "postgresql": {"pk": "BIGSERIAL PRIMARY KEY", "blob": "BYTEA"},
+    "sqlite": {"pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "blob": "BLOB", "real": "REAL"},
+    # PostgreSQL's REAL is 4 bytes: a score would come back as 0.9782999753952026
+    "postgresql": {"pk": "BIGSERIAL PRIMARY KEY", "blob": "BYTEA", "real": "DOUBLE PRECISION"},
 }
 
 MIGRATIONS: list[list[str]] = [
@@ -65,7 +66,7 @@ MIGRATIONS: list[list[str]] = [
         """CREATE TABLE matches (
             city TEXT NOT NULL,
             call_id INTEGER NOT NULL REFERENCES calls (id),
-            score REAL NOT NULL,
+            score {real} NOT NULL,
             need_id TEXT,
             passage TEXT,
             detail TEXT,
@@ -78,7 +79,7 @@ MIGRATIONS: list[list[str]] = [
             channel TEXT NOT NULL,
             call_id INTEGER NOT NULL REFERENCES calls (id),
             kind TEXT NOT NULL,
-            score REAL,
+            score {real},
             need_id TEXT,
             status TEXT NOT NULL,
             created_at TEXT NOT NULL,

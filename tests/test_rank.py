@@ -336,3 +336,19 @@ def test_learning_works_without_a_fitted_model_and_keeps_scores_in_range():
         assert all(0.0 <= m.score <= 1.0 for m in matches)
         by_id = {m.call_id: m for m in matches}
         assert by_id[2].learned > 0 and by_id[4].learned > 0 and by_id[6].learned <= 0
+
+
+def test_matches_are_built_field_by_field_in_order():
+    """``Ranker.rank`` builds matches positionally (fast); every field lands where it belongs."""
+    from dataclasses import fields
+
+    from matcher.models import Match
+
+    assert [f.name for f in fields(Match)] == ["city", "call_id", "score", "need_id", "need_text", "passage",
+                                               "similarity", "lexical", "needs", "eligibility", "reasons",
+                                               "caveats", "rank_key", "learned"]
+    top = rank()[0]
+    assert (top.city, top.call_id, top.need_id, top.need_text) == ("x", 2, "bike", PROFILE.needs[0].text)
+    assert isinstance(top.similarity, float) and isinstance(top.lexical, float) and top.eligibility in (
+        "eligible", "unknown") and isinstance(top.reasons, tuple) and isinstance(top.caveats, tuple)
+    assert top.rank_key >= rank()[1].rank_key and top.learned == 0.0

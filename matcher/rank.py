@@ -244,7 +244,7 @@ class CityScores:
     lex: np.ndarray  # lexical similarity, needs × calls
     ineligible: np.ndarray
     read: np.ndarray  # the calls read chunk by chunk (sorted)
-    nearest: np.ndarray  # needs × read: each one's nearest chunk
+    nearest: tuple  # their chunk scores (chunks × needs) and each call's first row
     shift: np.ndarray  # what the city's clicks added to each call's log-odds
 
 
@@ -332,9 +332,9 @@ class Ranker:
         return self._dense(need_vectors, head_sims, centroid_best)[0]
 
     def _dense(self, need_vectors: np.ndarray, head_sims: np.ndarray | None = None,
-               centroid_best: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               centroid_best: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, tuple]:
         """:meth:`best_per_call`, with the calls read chunk by chunk (sorted)
-        and, for each need and each of those calls, its nearest chunk."""
+        and their chunk scores (to find passages in)."""
         needs = need_vectors.astype(np.float32)
         if len(self.docs) <= EXACT_LIMIT:
             read = np.arange(len(self.docs))
@@ -343,14 +343,17 @@ class Ranker:
         sims = (needs @ self.heads.T) if head_sims is None else head_sims.copy()
         if centroid_best is None:
             centroid_best = (needs @ self.centroids.T).max(axis=0)
-        by_head = np.argpartition(-sims.max(axis=0), CANDIDATES)[:CANDIDATES]
-        by_centroid = np.argpartition(-centroid_best, CANDIDATES)[:CANDIDATES]
-        read = np.union1d(by_head, by_centroid)
+        chosen = np.zeros(len(self.docs), dtype=bool)
+        chosen[np.argpartition(-sims.max(axis=0), CANDIDATES)[:CANDIDATES]] = True
+        chosen[np.argpartition(-centroid_best, CANDIDATES)[:CANDIDATES]] = True
+        read = np.flatnonzero(chosen)
         sims[:, read], nearest = self._chunk_scores(needs, read)
         return sims, read, nearest
 
-    def _chunk_scores(self, needs: np.ndarray, calls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(needs × calls) best cosine over each call's chunks, and which chunk gives it."""
+    def _chunk_scores(self, needs: np.ndarray, calls: np.ndarray) -> tuple[np.ndarray, tuple]:
+        """(needs × calls) best cosine over each call's chunks, and the chunk
+        scores themselves (chunks × needs, with each call's first row) to
+        find a passage in later."""
         sizes = self.sizes[calls]
         local = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         if len(calls) == len(self.docs):
@@ -358,22 +361,25 @@ class Ranker:
         else:
             chunks = self.chunks[np.repeat(self.offsets[calls] - local, sizes) + np.arange(sizes.sum())]
         sims = chunks @ needs.T  # chunks × needs: the faster layout for few needs
-        best = np.maximum.reduceat(sims, local, axis=0)
-        rows = np.arange(sims.shape[0])[:, None]
-        positions = np.where(sims == np.repeat(best, sizes, axis=0), rows, sims.shape[0])
-        return best.T, (np.minimum.reduceat(positions, local, axis=0) - local[:, None]).T
+        return np.maximum.reduceat(sims, local, axis=0).T, (sims, local)
 
     def best_chunks(self, need_vectors: np.ndarray, need_rows: np.ndarray, calls: np.ndarray,
-                    read: np.ndarray | None = None, nearest: np.ndarray | None = None) -> list[int]:
+                    read: np.ndarray | None = None, nearest: tuple | None = None) -> list[int]:
         """For each call in ``calls``: which of its chunks is nearest to the
-        need in ``need_rows`` at the same position (looked up in ``nearest``
-        for the calls in ``read``)."""
+        need in ``need_rows`` at the same position (from the chunk scores in
+        ``nearest`` for the calls in ``read``)."""
         out = np.zeros(len(calls), dtype=np.int64)
         missing = np.ones(len(calls), dtype=bool)
         if read is not None and len(read):
             at = np.minimum(np.searchsorted(read, calls), len(read) - 1)
             found = read[at] == calls
-            out[found] = nearest[need_rows[found], at[found]]
+            if found.any():
+                chunk_sims, local = nearest
+                sizes = self.sizes[calls[found]]
+                starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+                rows = np.repeat(local[at[found]] - starts, sizes) + np.arange(sizes.sum())
+                values = chunk_sims[rows, np.repeat(need_rows[found], sizes)]
+                out[found] = _segment_argmax(values, starts, sizes)
             missing = ~found
         if missing.any():
             calls_m, rows_m = calls[missing], need_rows[missing]

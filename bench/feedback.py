@@ -26,34 +26,22 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import devset  # noqa: E402
 from matcher import evaluate, rank  # noqa: E402
-from matcher.embed import embed_cached, make_embedder  # noqa: E402
 from matcher.rank import ANCHOR, Feedback, Ranker, RankerModel, make_doc, need_texts  # noqa: E402
-from matcher.store import Store  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--set", default=str(ROOT / "tests/data/eval-dev"))
+    ap.add_argument("--set", default=str(devset.DEFAULT_SET))
     ap.add_argument("--model", default="multilingual-e5-small")
     ap.add_argument("--k", type=int, nargs="+", default=[3, 5])
     ap.add_argument("--weights", type=float, nargs="+", default=[0.25, 0.5, 1.0, 2.0])
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    folder = Path(args.set)
-    calls = evaluate.load_calls(folder / "calls.jsonl")
-    profiles = [p for p in evaluate.load_profiles(folder / "profiles")]
-    qrels = evaluate.load_qrels(folder / "qrels.tsv")
-    profiles = [p for p in profiles if p.city.id in qrels]
-
-    cache = ROOT / ".cache/fundbot"
-    cache.mkdir(parents=True, exist_ok=True)
-    store = Store(f"sqlite:///{cache / 'vectors.db'}")
-    store.migrate()
-    embedder = make_embedder(args.model, cache, progress=lambda m: print(m, file=sys.stderr))
-
-    def vectors(texts):
-        return embed_cached(store, embedder, texts)[0]
+    dev = devset.load(args.set, args.model)
+    calls, qrels, vectors, embedder = dev.calls, dev.qrels, dev.vectors, dev.embedder
+    profiles = [p for p in dev.profiles if p.city.id in qrels]
 
     docs = [make_doc(i, c.title, c.text, c.language, eligibility=c.eligibility, funder=c.funder)
             for i, c in enumerate(calls)]

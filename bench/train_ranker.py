@@ -20,10 +20,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import devset  # noqa: E402
 from matcher import evaluate  # noqa: E402
-from matcher.embed import embed_cached, make_embedder  # noqa: E402
 from matcher.rank import ANCHOR, FEATURES, Ranker, RankerModel, make_doc, need_texts  # noqa: E402
-from matcher.store import Store  # noqa: E402
 
 HEADS = {"ge1": 1, "ge2": 2, "ge3": 3}
 
@@ -42,26 +41,15 @@ def fit_heads(X: np.ndarray, grades: np.ndarray, C: float) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--set", default=str(ROOT / "tests/data/eval-dev"))
+    ap.add_argument("--set", default=str(devset.DEFAULT_SET))
     ap.add_argument("--out", default=str(ROOT / "matcher/data/ranker.json"))
     ap.add_argument("--model", default="multilingual-e5-small")
     ap.add_argument("--C", type=float, default=1.0)
     ap.add_argument("--dry-run", action="store_true")
     ap.add_argument("--show", action="store_true", help="print each city's top 10 with grades")
     args = ap.parse_args()
-    folder = Path(args.set)
-    calls = evaluate.load_calls(folder / "calls.jsonl")
-    profiles = evaluate.load_profiles(folder / "profiles")
-    qrels = evaluate.load_qrels(folder / "qrels.tsv")
-
-    cache = ROOT / ".cache/fundbot"
-    cache.mkdir(parents=True, exist_ok=True)
-    store = Store(f"sqlite:///{cache / 'vectors.db'}")
-    store.migrate()
-    embedder = make_embedder(args.model, cache, progress=lambda m: print(m, file=sys.stderr))
-
-    def vectors(texts):
-        return embed_cached(store, embedder, texts)[0]
+    dev = devset.load(args.set, args.model)
+    calls, profiles, qrels, vectors, embedder = dev.calls, dev.profiles, dev.qrels, dev.vectors, dev.embedder
 
     docs = [make_doc(i, c.title, c.text, c.language, eligibility=c.eligibility, funder=c.funder)
             for i, c in enumerate(calls)]
@@ -87,7 +75,7 @@ def main() -> None:
     Z = lambda X: (X - mean) / scale  # noqa: E731
 
     model = {"features": list(FEATURES), "mean": mean.round(6).tolist(), "scale": scale.round(6).tolist(),
-             "embedding_model": args.model, "trained_on": cities, "set": folder.name, "C": args.C,
+             "embedding_model": args.model, "trained_on": cities, "set": Path(args.set).name, "C": args.C,
              "all": fit_heads(Z(X_all), g_all, args.C), "without": {}}
     for c in cities:
         rest = [o for o in cities if o != c]

@@ -23,30 +23,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import devset  # noqa: E402
 from matcher import evaluate, rank  # noqa: E402
-from matcher.embed import embed_cached, make_embedder  # noqa: E402
 from matcher.rank import RankerModel  # noqa: E402
-from matcher.store import Store  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--set", default=str(ROOT / "tests/data/eval-dev"))
+    ap.add_argument("--set", default=str(devset.DEFAULT_SET))
     ap.add_argument("--model", default="multilingual-e5-small")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    folder = Path(args.set)
-    calls = evaluate.load_calls(folder / "calls.jsonl")
-    profiles = evaluate.load_profiles(folder / "profiles")
-    qrels = evaluate.load_qrels(folder / "qrels.tsv")
-    cache = ROOT / ".cache/fundbot"
-    cache.mkdir(parents=True, exist_ok=True)
-    store = Store(f"sqlite:///{cache / 'vectors.db'}")
-    store.migrate()
-    embedder = make_embedder(args.model, cache, progress=lambda m: print(m, file=sys.stderr))
-
-    def vectors(texts):
-        return embed_cached(store, embedder, texts)[0]
+    dev = devset.load(args.set, args.model)
+    calls, profiles, qrels, vectors, embedder = dev.calls, dev.profiles, dev.qrels, dev.vectors, dev.embedder
 
     model = RankerModel.for_embedder(embedder.name)
     n = len(calls)

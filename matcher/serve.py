@@ -2,9 +2,10 @@
 
 Jobs are built from the config at start, with stable ids (:func:`job_specs`):
 ``source:<id>`` per source on its own cron `schedule` (fetch into the store),
-``digests:<cadence>`` per channel cadence in use (match, then send that
-cadence's digests: instant every `[serve] deliver_every_minutes`, daily and
-weekly on their cron), and ``reminders`` daily (deadline reminders, changes
+``digests:<cadence>`` (match, then send that cadence's digests: instant
+every `[serve] deliver_every_minutes` — always, so rankings stay fresh —
+daily and weekly on their cron, when some channel uses them), and
+``reminders`` daily (deadline reminders, changes
 that matter).  All state lives in the store, not in the scheduler: a job
 that runs twice sends nothing twice.
 A second `serve` on the same store is refused at once (an OS file lock next
@@ -145,7 +146,9 @@ def job_specs(dep) -> list[JobSpec]:
     used = cadences_in_use(dep)
     triggers = {"instant": IntervalTrigger(minutes=serve.deliver_every_minutes, timezone=zone),
                 "daily": cron_trigger(serve.daily_digest, zone), "weekly": cron_trigger(serve.weekly_digest, zone)}
-    out += [JobSpec(f"digests:{c}", f"{c} digests", triggers[c], "digests", (c,)) for c in CADENCES if c in used]
+    # the instant job always runs: it also keeps every city's ranking (suggest, report) fresh after a fetch
+    out += [JobSpec(f"digests:{c}", f"{c} digests", triggers[c], "digests", (c,))
+            for c in CADENCES if c in used or c == "instant"]
     out.append(JobSpec("reminders", "reminders and change notices", cron_trigger(serve.reminders, zone), "reminders"))
     return out
 

@@ -37,7 +37,8 @@ def setup(deployment):
 def test_jobs_follow_the_config(setup):
     dep, *_ = setup
     specs = {s.id: s for s in job_specs(dep)}
-    assert set(specs) == {"source:eu", "source:vinnova", "digests:daily", "digests:weekly", "reminders"}
+    assert set(specs) == {"source:eu", "source:vinnova", "digests:instant", "digests:daily", "digests:weekly",
+                          "reminders"}
     saturday = dt.datetime(2026, 11, 28, 12, tzinfo=UTC)
     assert specs["digests:daily"].trigger.get_next_fire_time(None, saturday).isoformat() == "2026-11-30T08:00:00+01:00"
     assert specs["digests:weekly"].trigger.get_next_fire_time(None, saturday).isoformat() == "2026-11-30T08:00:00+01:00"
@@ -80,3 +81,15 @@ def test_reminders_job_reminds_before_the_deadline_of_a_call_a_city_applies_for(
     assert call.record.title[:30] in reminder
     moment["clock"] = Clock(now=near.now + dt.timedelta(hours=1), at=near.at)
     assert jobs.reminders().deliveries["sent"] == 0  # reminded once
+
+
+def test_the_instant_job_keeps_rankings_fresh_even_without_instant_channels(setup):
+    dep, store, jobs, out, moment = setup
+    jobs.fetch("eu")
+    jobs.fetch("vinnova")
+    report = jobs.digests("instant")
+    assert report.deliveries["sent"] == 0 and out.getvalue() == ""  # nobody is on an instant cadence
+    from matcher.suggest import suggestions
+
+    fresh = suggestions(store, dep.profile("norrby"), top=5)
+    assert fresh and all(s["score"] >= 0 for s in fresh)  # what `fundbot suggest` shows is already there

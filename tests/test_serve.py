@@ -68,7 +68,8 @@ def test_status_shows_the_next_run_of_each_job(deployment):
     dep = deployment.load()
     saturday = dt.datetime(2026, 11, 28, 12, tzinfo=dt.timezone.utc)
     jobs = schedule(dep, saturday)
-    assert set(jobs) == {"source:eu", "source:vinnova", "digests:weekly", "reminders"}  # every channel is weekly
+    # every channel is weekly: no daily job; the instant one always matches
+    assert set(jobs) == {"source:eu", "source:vinnova", "digests:instant", "digests:weekly", "reminders"}
     assert jobs["source:eu"] == "2026-11-29T06:00:00+01:00"  # the default schedule "0 6 * * *", Stockholm time
     assert jobs["digests:weekly"] == "2026-11-30T08:00:00+01:00"  # Monday morning
     assert jobs["reminders"] == "2026-11-29T07:30:00+01:00"

@@ -1,5 +1,6 @@
-"""What the dev-set benchmarks share: the labelled set, and the real model's
-vectors through the cache next to the model (``.cache/fundbot/vectors.db``)."""
+"""What the dev-set benchmarks share: the repository on the path, the
+labelled set, and the real model's vectors through the cache next to the
+model (``.cache/fundbot/vectors.db``)."""
 
 from __future__ import annotations
 

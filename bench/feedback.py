@@ -18,15 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import devset  # noqa: E402
+import devset  # noqa: E402  (puts the repository on the path)
 from matcher import evaluate, rank  # noqa: E402
 from matcher.rank import ANCHOR, Feedback, Ranker, RankerModel, make_doc, need_texts  # noqa: E402
 

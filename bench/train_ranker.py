@@ -17,10 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import devset  # noqa: E402
+import devset  # noqa: E402  (puts the repository on the path)
 from matcher import evaluate  # noqa: E402
 from matcher.rank import ANCHOR, FEATURES, Ranker, RankerModel, make_doc, need_texts  # noqa: E402
 
@@ -42,7 +39,7 @@ def fit_heads(X: np.ndarray, grades: np.ndarray, C: float) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--set", default=str(devset.DEFAULT_SET))
-    ap.add_argument("--out", default=str(ROOT / "matcher/data/ranker.json"))
+    ap.add_argument("--out", default=str(devset.ROOT / "matcher/data/ranker.json"))
     ap.add_argument("--model", default="multilingual-e5-small")
     ap.add_argument("--C", type=float, default=1.0)
     ap.add_argument("--dry-run", action="store_true")

@@ -17,13 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import devset  # noqa: E402
+import devset  # noqa: E402  (puts the repository on the path)
 from matcher import evaluate, rank  # noqa: E402
 from matcher.rank import RankerModel  # noqa: E402
 

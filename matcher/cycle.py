@@ -194,7 +194,8 @@ POSITIVE = {"relevant", "applying"}
 def feedback_for(store: Store, embedder: Embedder, profiles) -> dict[str, Feedback]:
     """Each city's clicks as vectors of the calls it marked — closed calls
     too: what a city liked last year still says what it looks for."""
-    marks = {p.city.id: store.marks(p.city.id) for p in profiles}
+    every = store.marks_by_city()
+    marks = {p.city.id: every.get(p.city.id, {}) for p in profiles}
     marked = sorted({cid for m in marks.values() for cid in m})
     if not marked:
         return {}

@@ -152,9 +152,8 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 def _standardise(values: np.ndarray) -> np.ndarray:
     mean = float(values.mean())
-    sd = float(np.sqrt(max(float((values * values).mean()) - mean * mean, 0.0)))
     out = values - np.float32(mean)
-    out *= np.float32(1.0 / (sd if sd > 1e-6 else 1.0))
+    out *= np.float32(1.0 / _sd(float((values * values).mean()), mean))
     return out
 
 

@@ -555,6 +555,14 @@ class Store:
             conn.execute(text("INSERT INTO marks (city, call_id, mark, who, at) VALUES (:c, :id, :m, :w, :t)"),
                          {"c": city, "id": call_id, "m": mark, "w": who, "t": _iso(now)})
 
+    def marks_by_city(self) -> dict[str, dict[int, str]]:
+        """Every city's :meth:`marks`, in one query."""
+        out: dict[str, dict[int, str]] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(text("SELECT city, call_id, mark FROM marks ORDER BY id")):
+                out.setdefault(r.city, {})[r.call_id] = r.mark
+        return out
+
     def marks(self, city: str) -> dict[int, str]:
         """Each call's latest mark for the city."""
         with self.engine.connect() as conn:

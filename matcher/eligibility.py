@@ -273,25 +273,33 @@ def assess(profile: Profile, *, title: str, text: str, eligibility: str | None, 
     return judge(profile, read_terms(title=title, text=text, eligibility=eligibility, funder=funder))
 
 
+def _membership(sets: list[frozenset[str]], names: list[str]) -> np.ndarray:
+    """(calls × names): which names each call's set holds — only the few
+    non-empty sets are visited."""
+    column = {name: j for j, name in enumerate(names)}
+    out = np.zeros((len(sets), len(names)), dtype=bool)
+    for i, found in enumerate(sets):
+        for name in found:
+            out[i, column[name]] = True
+    return out
+
+
 class EligibilityMatrix:
     """:func:`judge` for every call at once (numpy), for ranking large pools:
     per city, a boolean "ineligible" and a count of caveats per call."""
 
     def __init__(self, terms: list[CallTerms]):
         self.terms = terms
-        n = len(terms)
         self.jtf = np.array([t.just_transition for t in terms], dtype=bool)
         self.regions = list(ERDF_REGIONS)
-        self.erdf = np.array([[r in t.erdf for r in self.regions] for t in terms], dtype=bool).reshape(n, len(self.regions))
+        self.erdf = _membership([t.erdf for t in terms], self.regions)
         self.programmes = list(INTERREG_PROGRAMMES)
-        self.interreg = np.array([[p in t.interreg for p in self.programmes] for t in terms],
-                                 dtype=bool).reshape(n, len(self.programmes))
+        self.interreg = _membership([t.interreg for t in terms], self.programmes)
         self.not_mission = np.array([t.not_mission for t in terms], dtype=bool)
         self.mission_only = np.array([t.mission_only for t in terms], dtype=bool)
         self.not_pilot = np.array([t.not_pilot for t in terms], dtype=bool)
         self.asset_names = list(ASSETS)
-        self.assets = np.array([[a in t.assets for a in self.asset_names] for t in terms],
-                               dtype=bool).reshape(n, len(self.asset_names))
+        self.assets = _membership([t.assets for t in terms], self.asset_names)
         self.excluded = np.array([t.applicant == "excluded" for t in terms], dtype=bool)
         self.unknown_applicant = np.array([t.applicant == "unknown" for t in terms], dtype=bool)
         self._seen: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # cities with the same facts share a verdict

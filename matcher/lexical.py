@@ -104,8 +104,10 @@ class LexicalIndex:
         m.data += np.float32(1.0)
         m.data *= self.idf[m.indices]
         m.eliminate_zeros()
-        totals = np.concatenate([[0.0], np.cumsum(m.data * m.data, dtype=np.float64)])
-        norms = np.sqrt(totals[m.indptr[1:]] - totals[m.indptr[:-1]])
+        norms = np.ones(m.shape[0], dtype=np.float64)
+        filled = np.flatnonzero(np.diff(m.indptr))  # each segment runs to the next filled row's start
+        if len(filled):
+            norms[filled] = np.sqrt(np.add.reduceat((m.data * m.data).astype(np.float64), m.indptr[filled]))
         norms[norms == 0] = 1.0
         m.data /= np.repeat((norms).astype(np.float32), np.diff(m.indptr))
         return m

@@ -217,7 +217,8 @@ def call_views(chunks: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     members = sparse.csr_matrix((np.ones(total, np.float32), np.arange(total), offsets), shape=(n, total))
     sums = np.asarray(members @ chunks, dtype=np.float32)  # the (calls × chunks) indicator sums each call
-    return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-6)
+    sums /= np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), np.float32(1e-6))
+    return sums
 
 
 @dataclass(frozen=True)
@@ -521,20 +522,29 @@ class Ranker:
             local = bounds[ks.start:ks.stop + 1] - bounds[ks.start]
             return [(head_all[a:b], cent_all[a:b].max(axis=0)) for a, b in zip(local[:-1], local[1:])]
 
-        def one(k: int, products) -> list[Match]:
+        def lexical_block(start: int) -> list[np.ndarray]:
+            stop = min(start + CITY_BLOCK, len(profiles))
+            scores = self.lexical.similarity_weighed(queries[bounds[start]:bounds[stop]])
+            local = bounds[start:stop + 1] - bounds[start]
+            return [scores[a:b] for a, b in zip(local[:-1], local[1:])]
+
+        def one(k: int, products, lexical) -> list[Match]:
             head_sims, centroid_best = products.result()[k % CITY_BLOCK] if big else (None, None)
             return self.rank(profiles[k], need_vectors[k], limit=limit, head_sims=head_sims,
                              centroid_best=centroid_best, feedback=(feedback or {}).get(profiles[k].city.id),
-                             lex=self.lexical.similarity_weighed(queries[bounds[k]:bounds[k + 1]]))
+                             lex=lexical.result()[k % CITY_BLOCK])
 
         workers = max(1, min(workers or os.cpu_count() or 1, len(profiles)))
         with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=1) as products, \
-                ThreadPoolExecutor(max_workers=workers) as cities:
-            blocks = [products.submit(block, a) if big else None for a in range(0, len(profiles), CITY_BLOCK)]
+                ThreadPoolExecutor(max_workers=1) as lexical, ThreadPoolExecutor(max_workers=workers) as cities:
+            starts = range(0, len(profiles), CITY_BLOCK)
+            blocks = [products.submit(block, a) if big else None for a in starts]
             if need_counts is None:
                 need_counts = hashed_counts([n.query for p in profiles for n in p.needs])
             queries = self.lexical.weigh(need_counts)  # waits for the index, while the products run
-            jobs = [cities.submit(one, k, blocks[k // CITY_BLOCK]) for k in range(len(profiles))]
+            lexicals = [lexical.submit(lexical_block, a) for a in starts]
+            jobs = [cities.submit(one, k, blocks[k // CITY_BLOCK], lexicals[k // CITY_BLOCK])
+                    for k in range(len(profiles))]
             ranked = [job.result() for job in jobs]
         return {p.city.id: m for p, m in zip(profiles, ranked)}
 

@@ -244,6 +244,18 @@ def test_pruned_lexical_index_keeps_each_words_heaviest_calls():
             assert np.sort(weights[kept > 0]).tolist() == np.sort(weights)[-5:].tolist()
 
 
+def test_weighed_rows_are_unit_length_and_empty_queries_stay_empty():
+    from matcher.lexical import LexicalIndex, hashed_counts
+
+    index = LexicalIndex(hashed_counts(["cykelbana i staden", "solceller på taket", "värmepump och solceller"]))
+    rows = index.weigh(hashed_counts(["och att det", "solceller", "", "cykelbana solceller taket"]))
+    norms = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
+    assert np.allclose(norms, [0.0, 1.0, 0.0, 1.0], atol=1e-6)  # stop words only / nothing: a zero row
+    scores = index.similarity_weighed(rows)
+    assert scores.shape == (4, 3) and not scores[0].any() and not scores[2].any()
+    assert scores[1].argmin() == 0 and scores[3].argmax() == 1
+
+
 def test_ranking_is_the_same_on_threads_and_from_stacked_vectors(monkeypatch):
     """rank_many on several threads, and from one stacked array (as the vector
     cache returns it), gives exactly the single-threaded result."""
@@ -269,6 +281,13 @@ def test_ranking_is_the_same_on_threads_and_from_stacked_vectors(monkeypatch):
     many = stacked.rank_many(profiles, needs, limit=15, workers=3)
     assert list(one) == [p.city.id for p in profiles] == list(many)
     assert one == many
+    # and each city alone, with its own products (summed in another order: the last digits may differ)
+    for p, v in zip(profiles, needs):
+        alone = stacked.rank(p, v, limit=15)
+        shown = [(m.call_id, m.need_id, m.passage) for m in one[p.city.id]]
+        assert [(m.call_id, m.need_id, m.passage) for m in alone] == shown
+        assert np.allclose([m.rank_key for m in alone], [m.rank_key for m in one[p.city.id]], atol=1e-5)
+        assert np.allclose([m.lexical for m in alone], [m.lexical for m in one[p.city.id]], atol=1e-4)
     assert all(len(v) == 15 for v in one.values())
     assert all(m.passage for v in one.values() for m in v)
 

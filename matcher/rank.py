@@ -20,11 +20,13 @@ fixed hybrid formula is used.
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
-from itertools import repeat
+from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 
@@ -204,6 +206,20 @@ def _segment_argmax(values: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -
 def _sd(mean_square: float, mean: float) -> float:
     sd = float(np.sqrt(max(mean_square - mean * mean, 0.0)))
     return sd if sd > 1e-6 else 1.0
+
+
+@contextmanager
+def _collector_paused():
+    """Python's cyclic garbage collector off for a while: the tens of thousands
+    of matches a ranking builds (all kept) would otherwise set off full
+    collections over every object the process holds, which find nothing."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 def call_views(chunks: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -391,10 +407,11 @@ class Ranker:
             out[missing] = _segment_argmax(sims, local, sizes)
         return out.tolist()
 
-    def language_shift(self, sims: np.ndarray) -> np.ndarray:
+    def language_shift(self, sims: np.ndarray, column: np.ndarray | None = None) -> np.ndarray:
         """Per call: the mean similarity of its language's calls (groups of
-        fewer than three calls take the overall mean) — what centring removes."""
-        column = sims.mean(axis=0)
+        fewer than three calls take the overall mean) — what centring removes
+        (``column``: ``sims.mean(axis=0)``, when known)."""
+        column = sims.mean(axis=0) if column is None else column
         overall = float(column.mean()) if column.size else 0.0
         means = np.bincount(self.language_codes, weights=column, minlength=len(self.language_sizes))
         means = np.where(self.language_sizes >= 3, means / np.maximum(self.language_sizes, 1), overall)
@@ -413,10 +430,11 @@ class Ranker:
         that is affine per call, so it is folded into two passes over the
         (needs × calls) arrays, and the per-call maxima are taken of the raw
         scores and transformed after."""
-        shift = self.language_shift(sims)
+        column = sims.mean(axis=0)
+        shift = self.language_shift(sims, column)
         # mean and standard deviation of the centred similarities, without making them
         mean_s = float(sims.mean()) - float(shift.mean())
-        sq = (float(np.vdot(sims, sims)) / sims.size - 2.0 * float(np.dot(sims.mean(axis=0), shift)) / shift.size
+        sq = (float(np.vdot(sims, sims)) / sims.size - 2.0 * float(np.dot(column, shift)) / shift.size
               + float(np.dot(shift, shift)) / shift.size)
         a_s = 1.0 / _sd(sq, mean_s)
         mean_l = float(lex.mean())
@@ -435,7 +453,7 @@ class Ranker:
             "comb_best": comb_best,
             "comb_w23": comb_w23,
             "weight_best": weight_best - 2.0,
-            "breadth": np.log1p(np.count_nonzero(comb > 1.0, axis=0).astype(np.float32)),
+            "breadth": np.log1p(np.add.reduce(comb > 1.0, axis=0, dtype=np.uint16), dtype=np.float32),
             "ineligible": ineligible,
             "caveats": caveats,
             **self.call_columns,
@@ -535,7 +553,8 @@ class Ranker:
                              lex=lexical.result()[k % CITY_BLOCK])
 
         workers = max(1, min(workers or os.cpu_count() or 1, len(profiles)))
-        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=1) as products, \
+        with _collector_paused(), threadpool_limits(limits=1, user_api="blas"), \
+                ThreadPoolExecutor(max_workers=1) as products, \
                 ThreadPoolExecutor(max_workers=1) as lexical, ThreadPoolExecutor(max_workers=workers) as cities:
             starts = range(0, len(profiles), CITY_BLOCK)
             blocks = [products.submit(block, a) if big else None for a in starts]
@@ -579,9 +598,8 @@ class Ranker:
         learned = np.round(s.shift[order].astype(np.float64), 3).tolist()
         verdicts = self._verdicts.setdefault(facts_key(profile), {})  # shared by cities with the same facts
         rows = order.tolist()
-        for j in rows:
-            if j not in verdicts:
-                verdicts[j] = judge(profile, self.terms[j])
+        for j in set(rows).difference(verdicts):
+            verdicts[j] = judge(profile, self.terms[j])
         docs = [self.docs[j] for j in rows]
         # the whole-call view (chunk 0) is not a passage: quote the first real one instead
         passages = [d.chunks[c] if c > 0 else (d.chunks[1] if len(d.chunks) > 1 else d.text or d.title)

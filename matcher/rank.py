@@ -273,6 +273,15 @@ class Ranker:
         from .lexical import LexicalIndex, hashed_counts
 
         n = len(docs)
+        self._lexical = None
+        if n:  # the lexical index is built on a second thread while the rest is prepared
+            def build() -> LexicalIndex:
+                counts = term_counts if term_counts is not None else hashed_counts([d.full_text for d in docs])
+                return LexicalIndex(counts, max_postings=MAX_POSTINGS if n > PRUNE_LIMIT else None)
+
+            background = ThreadPoolExecutor(max_workers=1)
+            self._lexical_job = background.submit(build)
+            background.shutdown(wait=False)
         if isinstance(chunk_vectors, np.ndarray):  # already stacked, call after call (as the cache returns them)
             sizes = np.array([len(d.chunks) for d in docs], dtype=np.int64)
             if chunk_vectors.ndim != 2 or chunk_vectors.shape[0] != sizes.sum():
@@ -300,15 +309,6 @@ class Ranker:
                       for d in docs]
         self.eligibility = EligibilityMatrix(self.terms)
         self._verdicts: dict = {}  # city facts -> {call: Verdict}
-        self._lexical = None
-        if n:  # the lexical index is built on a second thread while the dense side is prepared
-            def build() -> LexicalIndex:
-                counts = term_counts if term_counts is not None else hashed_counts([d.full_text for d in docs])
-                return LexicalIndex(counts, max_postings=MAX_POSTINGS if n > PRUNE_LIMIT else None)
-
-            background = ThreadPoolExecutor(max_workers=1)
-            self._lexical_job = background.submit(build)
-            background.shutdown(wait=False)
         anchor = np.zeros(n, dtype=np.float32)
         if anchor_vector is not None and n:
             raw = self.best_per_call(anchor_vector[None, :])
@@ -588,8 +588,8 @@ class Ranker:
         per_need = np.round(self.need_scores(profile, s.comb[:, order]).astype(np.float64), 4)
         best_need = per_need.argmax(axis=0)
         by_need = np.argsort(-per_need, axis=0, kind="stable")[:NEEDS_SHOWN]  # each column's best needs
-        need_ids = np.array([n.id for n in needs], dtype=object)[by_need].T.tolist()
-        need_values = np.take_along_axis(per_need, by_need, axis=0).T.tolist()
+        need_ids = np.array([n.id for n in needs], dtype=object)[by_need].tolist()  # a list per place
+        need_values = np.take_along_axis(per_need, by_need, axis=0).tolist()
         chunks = self.best_chunks(need_vectors, best_need, order, s.read, s.nearest)
         score = np.round(s.relevance[order].astype(np.float64), 4).tolist()
         similarity = np.round(s.sims[best_need, order].astype(np.float64), 4).tolist()
@@ -609,7 +609,7 @@ class Ranker:
         # built column by column: 30,000 matches for 300 cities cost a tenth of a second, not a second
         return list(map(Match, repeat(profile.city.id), [d.id for d in docs], score, [n.id for n in served],
                         [n.text for n in served], passages, similarity, lexical,
-                        list(map(tuple, map(zip, need_ids, need_values))), [v.status for v in verdict],
+                        list(zip(*map(zip, need_ids, need_values))), [v.status for v in verdict],
                         [v.reasons for v in verdict], [v.caveats for v in verdict], rank_key, learned))
 
 

@@ -4,7 +4,7 @@ ranking step at scale.  Prints numbers; with --json the last line is
   {"raw_texts_per_s", "pipeline_texts_per_s", "warm_cycle_s",
    "score_s_10k_calls_300_cities", "peak_rss_mb"}
 
-    python bench/speed.py [--calls N] [--json] [--skip-model]
+    python bench/speed.py [--calls N] [--json] [--skip-model] [--backend auto|torch|onnx-int8]
 
 raw_texts_per_s       the model's own encode() on exactly the texts the pipeline embeds (the limit)
 pipeline_texts_per_s  N synthetic calls (real sentences from the snapshots, Swedish and English,
@@ -74,7 +74,7 @@ def synthetic_calls(n: int, sentences: dict[str, list[str]], seed: int = 1) -> l
     return calls
 
 
-def bench_pipeline(n: int, model: str) -> tuple[float, float]:
+def bench_pipeline(n: int, model: str, backend: str) -> tuple[float, float]:
     from matcher.cycle import Clock, match_all
     from matcher.embed import make_embedder
     from matcher.store import Store
@@ -85,7 +85,7 @@ def bench_pipeline(n: int, model: str) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(f"sqlite:///{tmp}/bench.db")
         store.migrate()
-        embedder = make_embedder(model, ROOT / ".cache/fundbot", progress=lambda m: None)
+        embedder = make_embedder(model, ROOT / ".cache/fundbot", backend=backend, progress=lambda m: None)
         embedder._load()  # model loading is not throughput
         now = dt.datetime(2026, 11, 20, 12, tzinfo=dt.timezone.utc)
         start = time.perf_counter()
@@ -168,13 +168,16 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--skip-model", action="store_true", help="leave out the two embedding measurements")
     ap.add_argument("--repeat", type=int, default=5, help="runs of the ranking step; the median is reported")
+    ap.add_argument("--backend", default=None, help="embedding backend (default: config.toml's; auto, torch, onnx-int8)")
     args = ap.parse_args()
-    model = config.load(ROOT / "config.toml").settings.matcher.model
+    settings = config.load(ROOT / "config.toml").settings.matcher
+    model, backend = settings.model, args.backend or settings.backend
     result: dict[str, float | None] = {"raw_texts_per_s": None, "pipeline_texts_per_s": None}
     if not args.skip_model:
-        raw, pipeline = bench_pipeline(args.calls, model)
+        raw, pipeline = bench_pipeline(args.calls, model, backend)
         result.update(raw_texts_per_s=round(raw, 2), pipeline_texts_per_s=round(pipeline, 2))
-        print(f"embedding: raw {raw:.1f} texts/s, pipeline {pipeline:.1f} texts/s ({pipeline / raw:.0%} of raw)")
+        print(f"embedding ({backend}): raw {raw:.1f} texts/s, pipeline {pipeline:.1f} texts/s "
+              f"({pipeline / raw:.0%} of raw)")
     result["warm_cycle_s"] = round(bench_warm_cycle(), 3)
     print(f"warm cycle: {result['warm_cycle_s']:.2f} s")
     times = bench_scoring(repeat=args.repeat)

@@ -116,6 +116,13 @@ def _load(args):
     return dep
 
 
+def _embedder(settings, cache_dir, progress):
+    from .embed import make_embedder
+
+    m = settings.matcher
+    return make_embedder(m.model, cache_dir, batch_size=m.batch_size, backend=m.backend, progress=progress)
+
+
 def _open_store(dep):
     from .store import Store
 
@@ -134,14 +141,12 @@ def cmd_check(args) -> int:
 def cmd_run(args) -> int:
     from .channels import build_channels
     from .cycle import make_clock, run_cycle
-    from .embed import make_embedder
 
     dep = _load(args)
     store = _open_store(dep)
     out = sys.stderr if args.json else sys.stdout
     channels, unavailable = build_channels(out, dep.settings)
-    embedder = make_embedder(dep.settings.matcher.model, dep.resolve(dep.settings.matcher.cache_dir),
-                             batch_size=dep.settings.matcher.batch_size, progress=_progress)
+    embedder = _embedder(dep.settings, dep.resolve(dep.settings.matcher.cache_dir), _progress)
     clock = make_clock(dep, offline=args.offline, as_of=args.as_of)
     report = run_cycle(dep, store, embedder, channels, clock, offline=args.offline, progress=_progress,
                        unavailable=unavailable)
@@ -161,7 +166,6 @@ def cmd_run(args) -> int:
 
 def cmd_serve(args) -> int:
     from .channels import build_channels
-    from .embed import make_embedder
     from .serve import serve
 
     if args.verbose == 0:
@@ -171,8 +175,7 @@ def cmd_serve(args) -> int:
     channels, unavailable = build_channels(sys.stdout, dep.settings)
     for reason in unavailable.values():
         log.warning("%s", reason)
-    embedder = make_embedder(dep.settings.matcher.model, dep.resolve(dep.settings.matcher.cache_dir),
-                             batch_size=dep.settings.matcher.batch_size, progress=lambda m: log.info("%s", m))
+    embedder = _embedder(dep.settings, dep.resolve(dep.settings.matcher.cache_dir), lambda m: log.info("%s", m))
     return serve(dep, store, embedder, channels, unavailable, offline=args.offline)
 
 
@@ -242,7 +245,7 @@ def cmd_eval(args) -> int:
 
     from . import evaluate
     from .config import Settings
-    from .embed import embed_cached, make_embedder
+    from .embed import embed_cached
     from .store import Store
 
     for name in ("calls", "profiles", "qrels"):
@@ -268,8 +271,7 @@ def cmd_eval(args) -> int:
             cache.mkdir(parents=True, exist_ok=True)
             store = Store(f"sqlite:///{cache / 'vectors.db'}")
             store.migrate()
-        embedder = make_embedder(settings.matcher.model, cache, batch_size=settings.matcher.batch_size,
-                                 progress=_progress)
+        embedder = _embedder(settings, cache, _progress)
 
         def vectors(texts):
             return embed_cached(store, embedder, texts)[0]
@@ -325,13 +327,11 @@ def cmd_profile(args) -> int:
 def cmd_report(args) -> int:
     from pathlib import Path
 
-    from .embed import make_embedder
     from .report import write_report
 
     dep = _load(args)
     store = _open_store(dep)
-    embedder = make_embedder(dep.settings.matcher.model, dep.resolve(dep.settings.matcher.cache_dir),
-                             batch_size=dep.settings.matcher.batch_size, progress=_progress)
+    embedder = _embedder(dep.settings, dep.resolve(dep.settings.matcher.cache_dir), _progress)
     try:
         doc = write_report(dep, store, embedder, Path(args.out), args.lang)
     except ValueError as exc:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 
@@ -49,10 +49,18 @@ class StoreSettings(_Strict):
 
 class MatcherSettings(_Strict):
     model: str = "multilingual-e5-small"
+    backend: Literal["auto", "onnx-int8", "torch"] = "auto"
     cache_dir: str = ".cache/fundbot"
     batch_size: int = Field(32, ge=1, le=1024)
     min_score: float = Field(0.5, ge=0.0, le=1.0)
     top: int = Field(10, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _backend_fits_model(self):
+        if self.backend == "onnx-int8" and self.model != "multilingual-e5-small":
+            raise ValueError(f"backend = \"onnx-int8\" is built for the multilingual-e5-small model only, "
+                             f"not {self.model!r}: use \"torch\" or \"auto\"")
+        return self
 
 
 class HttpSettings(_Strict):

@@ -1,6 +1,6 @@
 """The README's first command, for real: shipped config, feeds, profiles and
-the real multilingual model, on a fresh store.  Then the second cycle, which
-must find nothing new and never import torch."""
+the real multilingual model (int8, on ONNX Runtime), on a fresh store.  Then
+the second cycle, which must find nothing new and load no model."""
 
 from __future__ import annotations
 
@@ -60,12 +60,12 @@ def test_first_cycle_suggests_for_every_city_then_second_cycle_is_quiet(shipped)
         f"    code = main(['run', '--once', '--offline', '--json', '--config', {str(shipped / 'config.toml')!r}])\n"
         "assert code == 0\n"
         "print(json.dumps({'summary': json.loads(buf.getvalue()), 'torch': 'torch' in sys.modules,"
-        " 'st': 'sentence_transformers' in sys.modules}))\n"
+        " 'st': 'sentence_transformers' in sys.modules, 'ort': 'onnxruntime' in sys.modules}))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=shipped, timeout=300)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert out["torch"] is False and out["st"] is False
+    assert out["torch"] is False and out["st"] is False and out["ort"] is False  # no model loaded at all
     again = out["summary"]
     assert again["calls"]["new"] == 0 and again["calls"]["changed"] == 0
     assert again["embedded"] == 0

@@ -1,7 +1,9 @@
 """Text embeddings, cached in the store by (model, text hash).
 
-The real model (sentence-transformers) is loaded on the first text that is
-not in the cache — a cycle with nothing new never imports torch.
+The real model is loaded on the first text that is not in the cache — a
+cycle with nothing new loads no model at all.  The built-in model runs on
+ONNX Runtime with int8 weights by default (:mod:`.onnx`), which needs no
+torch once it is built.
 """
 
 from __future__ import annotations
@@ -141,13 +143,25 @@ def embed_cached(store, embedder: Embedder, texts: Sequence[str]) -> tuple[np.nd
 
 
 HASHING = "hashing"
+BACKENDS = ("auto", "onnx-int8", "torch")
 
 
-def make_embedder(model: str, cache_dir: Path, *, batch_size: int = 32,
+def make_embedder(model: str, cache_dir: Path, *, batch_size: int = 32, backend: str = "auto",
                   progress: Callable[[str], None] | None = None) -> Embedder:
     """``model = "hashing"`` is the dependency-free :class:`FakeEmbedder`
-    (tests and dry runs; not multilingual); anything else is a
-    sentence-transformers model."""
+    (tests and dry runs; not multilingual).  The built-in model runs on ONNX
+    Runtime with int8 weights (``backend = "auto"`` or ``"onnx-int8"``) or on
+    PyTorch (``"torch"``); any other model is a sentence-transformers model
+    on PyTorch."""
     if model == HASHING:
         return FakeEmbedder(name=HASHING)
+    if backend not in BACKENDS:
+        raise EmbeddingError(f"unknown embedding backend {backend!r} (one of {', '.join(BACKENDS)})")
+    if model == E5_SMALL and backend in ("auto", "onnx-int8"):
+        from .onnx import OnnxEmbedder
+
+        return OnnxEmbedder(model, cache_dir, batch_size=batch_size, progress=progress)
+    if backend == "onnx-int8":
+        raise EmbeddingError(f"the onnx-int8 backend is built for {E5_SMALL} only, not {model!r}; "
+                             "use backend = \"torch\" (or \"auto\")")
     return SentenceTransformerEmbedder(model, cache_dir, batch_size=batch_size, progress=progress)

@@ -42,6 +42,9 @@ TOKENIZER_FILE = "tokenizer.json"
 MARKER = "ONNX_COMPLETE.json"
 EXPORT_FORMAT = 1
 OPSET = 17
+_QUANTISE = ("import sys\n"
+             "from onnxruntime.quantization import QuantType, quantize_dynamic\n"
+             "quantize_dynamic(sys.argv[1], sys.argv[2], per_channel=True, weight_type=QuantType.QUInt8)\n")
 
 
 def folder_name() -> str:
@@ -74,7 +77,6 @@ def build_onnx(cache_dir: pathlib.Path, progress: Callable[[str], None] | None =
 def export(cache_dir: pathlib.Path, say: Callable[[str], None]) -> pathlib.Path:
     """Build the int8 ONNX folder (what the child process runs)."""
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModel
 
     cache_dir = pathlib.Path(cache_dir)
@@ -113,8 +115,13 @@ def export(cache_dir: pathlib.Path, say: Callable[[str], None]) -> pathlib.Path:
                               output_names=["embedding"], dynamic_axes=axes, opset_version=OPSET, dynamo=False)
         del model
         say("quantising the weights to int8")
-        quantize_dynamic(str(tmp / "model.onnx"), str(tmp / MODEL_FILE), per_channel=True,
-                         weight_type=QuantType.QUInt8)
+        # in a process of its own: the export's memory is not returned to the system, and the
+        # quantiser needs 2.5 GB of its own (together 3 GB, apart at most 2.5 GB)
+        done = subprocess.run([sys.executable, "-c", _QUANTISE, str(tmp / "model.onnx"), str(tmp / MODEL_FILE)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            complaint = [line for line in done.stderr.splitlines() if line.strip()]
+            raise RuntimeError(f"quantisation failed: {complaint[-1] if complaint else f'exit {done.returncode}'}")
         (tmp / "model.onnx").unlink()  # the float graph: not needed any more
         shutil.copyfile(source / TOKENIZER_FILE, tmp / TOKENIZER_FILE)
         (tmp / MARKER).write_text(json.dumps({

@@ -1,6 +1,8 @@
 """`fundbot report --out DIR`: the combined view as files that need no server —
-report.json, matches.csv, one ICS calendar per city, and static HTML pages
-(every piece of feed text escaped; no external resources)."""
+report.json, matches.csv, gaps.csv, one ICS calendar per city, and static
+HTML pages (every piece of feed text escaped; no external resources).  Run
+again into the same folder, it marks what changed since the report it
+replaces: the calls each city is offered that it was not, and those gone."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import csv
 import datetime as dt
 import html
 import json
+import logging
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,6 +20,8 @@ from .combined import gaps_by_theme, joint_opportunities, need_coverage
 from .config import Deployment
 from .rank import need_texts
 from .store import Store
+
+log = logging.getLogger(__name__)
 
 T = {
     "sv": {"title": "Finansiering för Klimatkontrakt 2030", "cities": "Städer", "funders": "Finansiärer",
@@ -29,7 +34,9 @@ T = {
            "theme": "Tema", "by_theme": "Gap per tema, alla städer", "per_city": "Per stad", "to_check": "Att kontrollera",
            "ineligible": "Kan inte söka", "no_call": "ingen", "shared": "Gemensamt behov", "today": "idag",
            "open": "öppen", "forthcoming": "öppnar snart", "closed": "stängd", "eligible": "behörig",
-           "unknown": "behörighet oklar", "rolling": "löpande / ej angiven", "covered": "Behov med vikt 2–3 och bästa utlysning"},
+           "unknown": "behörighet oklar", "rolling": "löpande / ej angiven", "covered": "Behov med vikt 2–3 och bästa utlysning",
+           "new": "ny", "since": "Sedan rapporten {day}: {new} nya förslag, {dropped} borta",
+           "dropped": "Inte längre bland förslagen", "new_n": "nya"},
     "en": {"title": "Funding for Klimatkontrakt 2030", "cities": "Cities", "funders": "Funders",
            "joint": "Joint opportunities", "gaps": "Financing gaps", "deadlines": "Deadlines in the next 60 days",
            "calls": "calls", "relevance": "Relevance", "need": "Need", "deadline": "Deadline",
@@ -40,7 +47,9 @@ T = {
            "theme": "Theme", "by_theme": "Gaps by theme, all cities", "per_city": "Per city", "to_check": "To check",
            "ineligible": "Cannot apply", "no_call": "none", "shared": "Shared need", "today": "today",
            "open": "open", "forthcoming": "opens soon", "closed": "closed", "eligible": "eligible",
-           "unknown": "eligibility unclear", "rolling": "rolling / not stated", "covered": "Needs of weight 2–3 and their best call"},
+           "unknown": "eligibility unclear", "rolling": "rolling / not stated", "covered": "Needs of weight 2–3 and their best call",
+           "new": "new", "since": "Since the report of {day}: {new} new suggestions, {dropped} gone",
+           "dropped": "No longer among the suggestions", "new_n": "new"},
 }
 
 
@@ -97,7 +106,72 @@ def to_json(data: dict) -> dict:
         "gaps": [g.as_dict() for g in data["gaps"]],
         "gaps_by_theme": gaps_by_theme(data["gaps"], data["need_vectors"]),
         "coverage": [dict(g.as_dict(), gap=g.best_relevance < data["threshold"]) for g in data["coverage"]],
+        "changes": data.get("changes", {"since": None, "cities": {}}),
     }
+
+
+def suggested(data: dict) -> dict[str, list[int]]:
+    """Per city: the calls it is offered (at or above the threshold, not ineligible), best first."""
+    return {city: [m["call_id"] for m in rows if m["score"] >= data["threshold"] and m["eligibility"] != "ineligible"]
+            for city, rows in data["matches"].items()}
+
+
+def _call_key(call: dict) -> tuple:
+    """What identifies a call across two reports of one deployment (store ids are stable, but a
+    report may come from another store): its source and identifier, else its title."""
+    return call.get("source"), call.get("identifier") or call.get("title")
+
+
+def changes_since(previous: dict | None, data: dict) -> dict:
+    """What changed for each city since ``previous`` (an earlier report.json): the calls now
+    suggested that were not, and those suggested then that are not now (closed, gone, or
+    overtaken), with their titles.  Nothing when there is no earlier report."""
+    if not previous:
+        return {"since": None, "cities": {}}
+    then_calls = {c["id"]: c for c in previous.get("calls", []) if isinstance(c, dict) and "id" in c}
+    threshold = previous.get("threshold", data["threshold"])
+    then: dict[str, set] = {}
+    for m in previous.get("matches", []):
+        call = then_calls.get(m.get("call_id"))
+        if call and m.get("score", 0) >= threshold and m.get("eligibility") != "ineligible":
+            then.setdefault(m.get("city"), set()).add(_call_key(call))
+    now_calls = {c.id: {"source": c.record.source, "identifier": c.record.identifier, "title": c.record.title}
+                 for c in data["calls"].values()}
+    out = {}
+    for city, ids in suggested(data).items():
+        keys = {_call_key(now_calls[i]): i for i in ids}
+        before = then.get(city, set())
+        dropped = [then_calls[i] for i in sorted(then_calls) if _call_key(then_calls[i]) in before - set(keys)]
+        out[city] = {"new": [i for k, i in keys.items() if k not in before],
+                     "dropped": [{"identifier": c.get("identifier"), "title": c.get("title"), "url": c.get("url")}
+                                 for c in dropped]}
+    return {"since": previous.get("today"), "cities": out}
+
+
+def read_previous(path: Path) -> dict | None:
+    """The report.json an earlier `fundbot report` left in the folder, if it can be read."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("%s: not a report this run can compare with (%s); nothing is marked new", path, exc)
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def write_gaps_csv(path: Path, data: dict) -> None:
+    """Every need of weight 2–3 with its best open call and whether it is a gap — for the agencies."""
+    names = {p.city.id: p.city.name for p in data["profiles"]}
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["city", "city_name", "need_id", "need", "weight", "theme", "best_call_id", "best_call_title",
+                    "best_call_funder", "best_relevance", "gap"])
+        for g in data["coverage"]:
+            best = data["calls"].get(g.best_call_id) if g.best_call_id else None
+            w.writerow([g.city, names.get(g.city, g.city), g.need_id, g.need_text, g.weight, "; ".join(g.theme),
+                        best.id if best else "", best.record.title if best else "", best.record.funder if best else "",
+                        f"{g.best_relevance:.4f}", "yes" if g.best_relevance < data["threshold"] else "no"])
 
 
 def write_csv(path: Path, data: dict) -> None:
@@ -163,6 +237,7 @@ border-bottom:1px solid #e4e4e4}th{font-weight:600}
 .numbers li{background:#eef2fb;border-radius:.4rem;padding:.4rem .7rem}.numbers b{font-size:1.3rem;display:block}
 .bar{background:#4a6fd1;height:.8rem;display:inline-block;vertical-align:middle;margin-right:.4rem}
 ol.ranked>li{margin-bottom:.8rem}.warn{color:#8a4b00}.bad{color:#9b1c1c}
+.new{background:#e3f4e1;color:#1d5c1a;border-radius:.3rem;padding:0 .35rem;font-size:.8rem;font-weight:600}
 @media (max-width:40rem){td,th{padding:.2rem}h1{font-size:1.25rem}}
 """
 
@@ -315,14 +390,20 @@ def write_html(out: Path, data: dict, lang: str) -> None:
     body += [f'<tr><td><a href="{pages[f]}">{e(f)}</a></td><td><span class=bar style="width:{8 * n / most:.1f}rem">'
              f"</span>{n} {e(t['calls'])}</td></tr>" for f, n in sorted(per_funder.items(), key=lambda x: (-x[1], x[0]))]
     body.append(f"</table><h2>{e(t['cities'])}</h2><ul>")
+    changes = data.get("changes", {}).get("cities", {})
     body += [f'<li><a href="city-{e(p.city.id)}.html">{e(p.city.name)}</a> — '
-             f'{sum(1 for m in data["matches"].get(p.city.id, []) if m["score"] >= threshold)} {e(t["calls"])}</li>'
+             f'{sum(1 for m in data["matches"].get(p.city.id, []) if m["score"] >= threshold)} {e(t["calls"])}'
+             + (f' <span class=new>{len(fresh)} {e(t["new_n"])}</span>'
+                if (fresh := changes.get(p.city.id, {}).get("new")) else "") + "</li>"
              for p in data["profiles"]]
     body.append("</ul>")
     (out / "index.html").write_text(_page(t["title"], "".join(body), lang, t), encoding="utf-8")
 
     # one page per city: its ranked list, then its needs' cover and gaps
+    since = data.get("changes", {}).get("since")
     for p in data["profiles"]:
+        change = changes.get(p.city.id, {"new": [], "dropped": []})
+        fresh = set(change["new"])
         items = []
         for m in data["matches"].get(p.city.id, []):
             if m["score"] < threshold:
@@ -334,7 +415,8 @@ def write_html(out: Path, data: dict, lang: str) -> None:
                 check = f'<br><span class=bad>{e(t["ineligible"])}: {e("; ".join(m["reasons"]))}</span>'
             elif m["caveats"]:
                 check = f'<br><span class=warn>{e(t["to_check"])}: {e("; ".join(m["caveats"]))}</span>'
-            items.append(f'<li id="call-{c.id}"><strong>{_call_link(c)}</strong><br>'
+            badge = f' <span class=new>{e(t["new"])}</span>' if c.id in fresh else ""
+            items.append(f'<li id="call-{c.id}"><strong>{_call_link(c)}</strong>{badge}<br>'
                          f'<a href="{pages[c.record.funder]}">{e(c.record.funder)}</a> · {e(t["deadline"])} '
                          f'{e(_deadline(c, data, t))} · {e(t["relevance"])} {m["score"]:.0%}<br>'
                          f'<span class=small>{e(t["need"])}: {e(need)}</span><br>'
@@ -346,7 +428,14 @@ def write_html(out: Path, data: dict, lang: str) -> None:
             mark = "bad" if g.best_relevance < threshold else ""
             rows.append(f'<tr class="{mark}"><td>{e(g.need_text)}</td><td>{g.weight}</td>'
                         f'<td>{_call_link(best) if best else e(t["no_call"])}</td><td>{g.best_relevance:.0%}</td></tr>')
-        page = (f'<ol class=ranked>{"".join(items) or "<li>" + e(t["none"]) + "</li>"}</ol>'
+        head = (f'<p class=muted>{e(t["since"].format(day=since, new=len(fresh), dropped=len(change["dropped"])))}</p>'
+                if since else "")
+        gone = ""
+        if change["dropped"]:
+            gone = (f'<h2>{e(t["dropped"])}</h2><ul>'
+                    + "".join(f'<li><a href="{e(d["url"])}">{e(d["title"] or "")}</a></li>' if d.get("url")
+                              else f'<li>{e(d["title"] or "")}</li>' for d in change["dropped"]) + "</ul>")
+        page = (f'{head}<ol class=ranked>{"".join(items) or "<li>" + e(t["none"]) + "</li>"}</ol>{gone}'
                 f'<h2>{e(t["covered"])}</h2><table><tr><th>{e(t["need"])}</th><th>{e(t["weight"])}</th>'
                 f'<th>{e(t["best"])}</th><th>{e(t["relevance"])}</th></tr>{"".join(rows)}</table>')
         (out / f"city-{p.city.id}.html").write_text(_page(p.city.name, page, lang, t), encoding="utf-8")
@@ -396,9 +485,11 @@ def write_report(dep: Deployment, store: Store, embedder, out: Path, lang: str =
     data = collect(dep, store, embedder)
     out.mkdir(parents=True, exist_ok=True)
     (out / "calendars").mkdir(exist_ok=True)
+    data["changes"] = changes_since(read_previous(out / "report.json"), data)
     doc = to_json(data)
     (out / "report.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
     write_csv(out / "matches.csv", data)
+    write_gaps_csv(out / "gaps.csv", data)
     for p in data["profiles"]:
         write_ics(out / "calendars" / f"{p.city.id}.ics", p.city.id, data, dep.settings.delivery.reminder_days)
     write_html(out, data, lang)

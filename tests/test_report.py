@@ -163,3 +163,49 @@ def test_pages_in_headless_chromium(deployment, tmp_path):
         assert width <= 390  # the page itself fits the phone; wide figures scroll inside their box
         browser.close()
     assert errors == []
+
+
+def test_a_second_report_marks_what_changed_since_the_first(deployment):
+    deployment.cli("run", "--once", "--offline", check=True)
+    out = deployment.root / "site"
+    deployment.cli("report", "--out", str(out), check=True)
+    first = json.loads((out / "report.json").read_text())
+    assert first["changes"] == {"since": None, "cities": {}}  # nothing to compare with yet
+    assert "class=new" not in (out / "city-norrby.html").read_text()
+    with (out / "gaps.csv").open(encoding="utf-8") as fh:
+        gaps = list(csv.DictReader(fh))
+    assert [(g["city"], g["need_id"], g["gap"] == "yes") for g in gaps] == \
+        [(c["city"], c["need_id"], c["gap"]) for c in first["coverage"]]
+
+    # as if the first report had been written a while ago: one call norrby is offered now was not
+    # offered then, and it was offered a call that has since gone
+    offered = [m for m in first["matches"] if m["city"] == "norrby" and m["score"] >= first["threshold"]
+               and m["eligibility"] != "ineligible"]
+    assert len(offered) >= 2
+    fresh = offered[0]["call_id"]
+    earlier = dict(first, today="2026-11-01",
+                   matches=[m for m in first["matches"] if not (m["city"] == "norrby" and m["call_id"] == fresh)]
+                   + [dict(offered[1], call_id=999999)],
+                   calls=first["calls"] + [{"id": 999999, "source": "old", "identifier": "OLD-1",
+                                            "title": "Gammal <utlysning>", "url": "https://example.org/old"}])
+    (out / "report.json").write_text(json.dumps(earlier), encoding="utf-8")
+    deployment.cli("report", "--out", str(out), check=True)
+    second = json.loads((out / "report.json").read_text())
+    assert second["changes"]["since"] == "2026-11-01"
+    assert second["changes"]["cities"]["norrby"] == {
+        "new": [fresh], "dropped": [{"identifier": "OLD-1", "title": "Gammal <utlysning>", "url": "https://example.org/old"}]}
+    assert second["changes"]["cities"]["sunnana"] == {"new": [], "dropped": []}
+    city = (out / "city-norrby.html").read_text(encoding="utf-8")
+    assert re.search(rf'<li id="call-{fresh}"><strong>.*?</strong> <span class=new>ny</span>', city)
+    assert city.count("class=new") == 1
+    assert "Sedan rapporten 2026-11-01: 1 nya förslag, 1 borta" in city
+    assert "Gammal &lt;utlysning&gt;" in city and "Inte längre bland förslagen" in city
+    assert "<span class=new>1 nya</span>" in (out / "index.html").read_text(encoding="utf-8")
+    assert "class=new" not in (out / "city-sunnana.html").read_text(encoding="utf-8")
+    assert broken_links(out) == []
+
+    # a report.json that cannot be read is not compared with, and the report is still written
+    (out / "report.json").write_text("{not json", encoding="utf-8")
+    proc = deployment.cli("report", "--out", str(out))
+    assert proc.returncode == 0 and "not a report this run can compare with" in proc.stderr
+    assert json.loads((out / "report.json").read_text())["changes"] == {"since": None, "cities": {}}

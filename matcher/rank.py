@@ -643,7 +643,7 @@ class RankerModel:
         """The shipped model if it was fitted on vectors of this embedder, else
         None (the ranking falls back to the fixed hybrid formula)."""
         model = cls.load()
-        # a quantised variant of the model (``name+int8``) serves too: its vectors agree with the float
+        # a quantised variant of the model (``name+int8-f2``) serves too: its vectors agree with the float
         # model's to a cosine of 0.994 or more, and the dev-set ranking with it was measured unchanged
         return model if model.data.get("embedding_model") == name.split("+", 1)[0] else None
 

@@ -19,7 +19,7 @@ MODEL_CACHE = ROOT / ".cache" / "fundbot"  # shared with the README's first comm
 
 def test_the_built_in_model_runs_on_onnx_int8_unless_told_otherwise(tmp_path):
     auto = make_embedder(E5_SMALL, tmp_path)
-    assert isinstance(auto, OnnxEmbedder) and auto.name == f"{E5_SMALL}+int8"
+    assert isinstance(auto, OnnxEmbedder) and auto.name == f"{E5_SMALL}+int8-f2"
     torch = make_embedder(E5_SMALL, tmp_path, backend="torch")
     assert isinstance(torch, SentenceTransformerEmbedder) and torch.name == E5_SMALL  # vectors never shared
     other = make_embedder("some/other-model", tmp_path)
@@ -40,7 +40,7 @@ def test_config_refuses_int8_for_another_model():
 
 
 def test_the_shipped_ranking_model_serves_the_int8_variant_of_its_embedder():
-    assert RankerModel.for_embedder(f"{E5_SMALL}+int8") is not None
+    assert RankerModel.for_embedder(f"{E5_SMALL}+int8-f2") is not None
     assert RankerModel.for_embedder(E5_SMALL) is not None
     assert RankerModel.for_embedder("some/other-model+int8") is None
 

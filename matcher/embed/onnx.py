@@ -28,7 +28,6 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from typing import Callable, Sequence
 
 import numpy as np
@@ -87,11 +86,8 @@ def export(cache_dir: pathlib.Path, say: Callable[[str], None]) -> pathlib.Path:
     if (final / MARKER).is_file():
         return final
     source = e5build.build_e5_small(cache_dir, progress=say)
-    e5build._remove_stale_tmp(cache_dir, name)
-    tmp = cache_dir / f".{name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
     started = time.monotonic()
-    try:
+    with e5build.staged(cache_dir, name, MARKER) as tmp:
         say("exporting the model to ONNX")
 
         class Pooled(torch.nn.Module):
@@ -111,7 +107,7 @@ def export(cache_dir: pathlib.Path, say: Callable[[str], None]) -> pathlib.Path:
 
         base = AutoModel.from_pretrained(source, attn_implementation="eager").eval()
         # the word vectors (250,037 × 384, four fifths of the weights) stay outside the graph, a float
-        # table looked up by the embedder: export and quantisation then need 1.3 GB, not 2.5
+        # table looked up by the embedder: export and quantisation then need 1.1 GB, not 2.5
         words = base.embeddings.word_embeddings.weight.detach().numpy()
         np.save(tmp / WORDS_FILE, words.astype(np.float32))
         base.embeddings.word_embeddings = torch.nn.Embedding(1, words.shape[1])
@@ -136,17 +132,6 @@ def export(cache_dir: pathlib.Path, say: Callable[[str], None]) -> pathlib.Path:
             "quantisation": "dynamic, per channel, QUInt8 weights; word vectors float32, outside the graph",
             "model_bytes": (tmp / MODEL_FILE).stat().st_size, "words_bytes": (tmp / WORDS_FILE).stat().st_size,
             "build_seconds": round(time.monotonic() - started, 1)}, indent=2) + "\n", encoding="utf-8")
-        if final.exists() and not (final / MARKER).is_file():
-            shutil.rmtree(final)  # left incomplete by something else
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / MARKER).is_file():
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)  # a concurrent build finished first
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     say(f"built {name} in {time.monotonic() - started:.1f} s")
     return final
 

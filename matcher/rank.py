@@ -519,10 +519,12 @@ class Ranker:
 
         In a large pool the whole-call and chunk-mean similarities of a block
         of CITY_BLOCK cities come from one matrix product each, computed on
-        their own thread ahead of the cities that need them; the cities are
-        ranked on ``workers`` threads (default: one per core).  BLAS runs
-        single-threaded meanwhile: the products release the GIL, so they fill
-        the time the city threads spend waiting for it.  The result does not
+        their own thread ahead of the cities that need them; the block's
+        lexical scores come from one sparse product, on a third thread; the
+        cities are ranked on ``workers`` threads (default: one per core).  BLAS
+        runs single-threaded meanwhile: the products release the GIL, so they
+        fill the time the city threads spend waiting for it.  The garbage
+        collector pauses until the matches are built.  The result does not
         depend on the number of threads."""
         if not self.docs:
             return {p.city.id: [] for p in profiles}

@@ -31,6 +31,14 @@ def test_the_built_in_model_runs_on_onnx_int8_unless_told_otherwise(tmp_path):
     assert not list(tmp_path.iterdir())  # choosing builds nothing: the model loads on the first text
 
 
+def test_auto_falls_back_to_torch_without_onnx_runtime(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr("matcher.embed._onnx_runtime_installed", lambda: False)
+    embedder = make_embedder(E5_SMALL, tmp_path)
+    assert isinstance(embedder, SentenceTransformerEmbedder) and embedder.name == E5_SMALL
+    assert "onnxruntime is not installed" in caplog.text
+    assert isinstance(make_embedder(E5_SMALL, tmp_path, backend="onnx-int8"), OnnxEmbedder)  # asked for: fails loudly
+
+
 def test_config_refuses_int8_for_another_model():
     assert MatcherSettings(backend="onnx-int8").backend == "onnx-int8"
     with pytest.raises(ValueError, match="multilingual-e5-small model only"):

@@ -146,6 +146,12 @@ HASHING = "hashing"
 BACKENDS = ("auto", "onnx-int8", "torch")
 
 
+def _onnx_runtime_installed() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
+
+
 def make_embedder(model: str, cache_dir: Path, *, batch_size: int = 32, backend: str = "auto",
                   progress: Callable[[str], None] | None = None) -> Embedder:
     """``model = "hashing"`` is the dependency-free :class:`FakeEmbedder`
@@ -157,6 +163,9 @@ def make_embedder(model: str, cache_dir: Path, *, batch_size: int = 32, backend:
         return FakeEmbedder(name=HASHING)
     if backend not in BACKENDS:
         raise EmbeddingError(f"unknown embedding backend {backend!r} (one of {', '.join(BACKENDS)})")
+    if model == E5_SMALL and backend == "auto" and not _onnx_runtime_installed():
+        log.warning("onnxruntime is not installed: %s runs on PyTorch (slower; pip install onnxruntime onnx)", model)
+        backend = "torch"
     if model == E5_SMALL and backend in ("auto", "onnx-int8"):
         from .onnx import OnnxEmbedder
 

@@ -218,6 +218,13 @@ def cmd_status(args) -> int:
         return 0
     run = report["last_run"]
     print(f"last run: {run['finished_at'] if run else 'never'}" + (f" (as of {run['today']})" if run else ""))
+    e = report["embedding"]
+    if e["backend"] == "hashing":
+        print("embedding: hashing (no model: tests and dry runs)")
+    else:
+        built = {True: f"built in {e['folder']}", False: f"not built yet (the next cycle with new text builds it "
+                 f"into {e['folder']})", None: "loaded by sentence-transformers"}[e["built"]]
+        print(f"embedding: {e['model']} on {e['backend']}, {built}")
     print("sources:")
     for sid, s in report["sources"].items():
         state = "never fetched" if s["last_attempt"] is None else (

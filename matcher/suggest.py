@@ -72,9 +72,12 @@ def status_report(dep: Deployment, store: Store) -> dict:
         }
     stopped = store.blocked_channels()
     channels = {f"{city}:{channel}": state for (channel, city), state in stopped.items()}
+    from .embed import describe
+
+    m = dep.settings.matcher
     return {"sources": sources, "deliveries": store.delivery_counts(), "calls": store.count_calls(),
             "last_run": store.last_run(), "stopped_channels": channels, "channels": channel_health(dep, store),
-            "schedule": schedule(dep)}
+            "schedule": schedule(dep), "embedding": describe(m.model, dep.resolve(m.cache_dir), m.backend)}
 
 
 def channel_health(dep: Deployment, store: Store) -> dict[str, dict]:

@@ -100,6 +100,7 @@ def test_status_text(deployment):
     proc = deployment.cli("status", check=True)
     assert "eu" in proc.stdout and "ok, 8 items" in proc.stdout
     assert "deliveries:" in proc.stdout
+    assert "embedding: hashing (no model" in proc.stdout
 
 
 def test_help_does_not_import_torch():

@@ -39,6 +39,22 @@ def test_auto_falls_back_to_torch_without_onnx_runtime(tmp_path, monkeypatch, ca
     assert isinstance(make_embedder(E5_SMALL, tmp_path, backend="onnx-int8"), OnnxEmbedder)  # asked for: fails loudly
 
 
+def test_status_says_which_model_runs_where_and_whether_it_is_built(tmp_path):
+    from matcher.embed import describe, e5build, onnx
+
+    int8 = describe(E5_SMALL, tmp_path)
+    assert int8["backend"] == "onnx-int8" and int8["vectors"] == f"{E5_SMALL}+int8-f2" and int8["built"] is False
+    assert int8["folder"] == str(tmp_path / onnx.folder_name())
+    (tmp_path / onnx.folder_name()).mkdir()
+    (tmp_path / onnx.folder_name() / onnx.MARKER).write_text("{}")
+    assert describe(E5_SMALL, tmp_path)["built"] is True
+    torch = describe(E5_SMALL, tmp_path, "torch")
+    assert torch["backend"] == "torch" and torch["folder"] == str(tmp_path / e5build.folder_name())
+    assert torch["built"] is False
+    assert describe("some/other-model", tmp_path)["built"] is None
+    assert describe("hashing", tmp_path)["backend"] == "hashing"
+
+
 def test_config_refuses_int8_for_another_model():
     assert MatcherSettings(backend="onnx-int8").backend == "onnx-int8"
     with pytest.raises(ValueError, match="multilingual-e5-small model only"):

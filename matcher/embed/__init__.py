@@ -174,3 +174,21 @@ def make_embedder(model: str, cache_dir: Path, *, batch_size: int = 32, backend:
         raise EmbeddingError(f"the onnx-int8 backend is built for {E5_SMALL} only, not {model!r}; "
                              "use backend = \"torch\" (or \"auto\")")
     return SentenceTransformerEmbedder(model, cache_dir, batch_size=batch_size, progress=progress)
+
+
+def describe(model: str, cache_dir: Path, backend: str = "auto") -> dict:
+    """What :func:`make_embedder` would run, without loading it: the model, the
+    backend, the vector cache's name, and whether the built model is on disk
+    (None for models sentence-transformers fetches or finds itself)."""
+    embedder = make_embedder(model, cache_dir, backend=backend, progress=lambda _m: None)
+    out = {"model": model, "backend": "hashing" if model == HASHING else "torch", "vectors": embedder.name,
+           "folder": None, "built": None}
+    if model == E5_SMALL:
+        from . import e5build, onnx
+
+        onnx_backend = isinstance(embedder, onnx.OnnxEmbedder)
+        folder = cache_dir / (onnx.folder_name() if onnx_backend else e5build.folder_name())
+        marker = onnx.MARKER if onnx_backend else e5build.MARKER
+        out.update(backend=onnx.INT8 if onnx_backend else "torch", folder=str(folder),
+                   built=(folder / marker).is_file())
+    return out

@@ -8,10 +8,10 @@ ranking each gives.  Prints a table; with --json the last line is
     python bench/backends.py [--calls N] [--json]
 
 Each backend runs in a process of its own (PyTorch's idle threads slow ONNX Runtime
-down in a shared one).  Passages: N synthetic calls of `bench/speed.py` (real sentences from the snapshots, Swedish and English), chunked as
-the ranking chunks them.  Cosine: each backend's vectors against PyTorch's (the float model), on those passages.
-Dev: `fundbot eval`'s hybrid and embed methods on the labelled development set (leave-one-city-out), with the
-shipped ranking model.
+down in a shared one: 1.25× instead of 1.5×).  Passages: N synthetic calls of `bench/speed.py` (real sentences
+from the snapshots, Swedish and English), chunked as the ranking chunks them.  Cosine: each backend's vectors
+against PyTorch's (the float model), on those passages.  Dev: `fundbot eval`'s hybrid and embed methods on the
+labelled development set (leave-one-city-out), with the shipped ranking model.
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ def collect(dep: Deployment, store: Store, embedder) -> dict:
     gaps = [g for g in coverage if g.best_relevance < threshold]
     return {"today": last["today"], "threshold": threshold, "at": at, "profiles": profiles, "calls": calls,
             "matches": matches, "joint": joint, "gaps": gaps, "coverage": coverage, "need_text": need_text,
-            "need_vectors": need_vectors,
+            "need_vectors": need_vectors, "changes": changes_since(None, {}),
             "zone": zone}
 
 
@@ -106,7 +106,7 @@ def to_json(data: dict) -> dict:
         "gaps": [g.as_dict() for g in data["gaps"]],
         "gaps_by_theme": gaps_by_theme(data["gaps"], data["need_vectors"]),
         "coverage": [dict(g.as_dict(), gap=g.best_relevance < data["threshold"]) for g in data["coverage"]],
-        "changes": data.get("changes", {"since": None, "cities": {}}),
+        "changes": data["changes"],
     }
 
 
@@ -390,7 +390,7 @@ def write_html(out: Path, data: dict, lang: str) -> None:
     body += [f'<tr><td><a href="{pages[f]}">{e(f)}</a></td><td><span class=bar style="width:{8 * n / most:.1f}rem">'
              f"</span>{n} {e(t['calls'])}</td></tr>" for f, n in sorted(per_funder.items(), key=lambda x: (-x[1], x[0]))]
     body.append(f"</table><h2>{e(t['cities'])}</h2><ul>")
-    changes = data.get("changes", {}).get("cities", {})
+    changes = data["changes"]["cities"]
     body += [f'<li><a href="city-{e(p.city.id)}.html">{e(p.city.name)}</a> — '
              f'{sum(1 for m in data["matches"].get(p.city.id, []) if m["score"] >= threshold)} {e(t["calls"])}'
              + (f' <span class=new>{len(fresh)} {e(t["new_n"])}</span>'
@@ -400,7 +400,7 @@ def write_html(out: Path, data: dict, lang: str) -> None:
     (out / "index.html").write_text(_page(t["title"], "".join(body), lang, t), encoding="utf-8")
 
     # one page per city: its ranked list, then its needs' cover and gaps
-    since = data.get("changes", {}).get("since")
+    since = data["changes"]["since"]
     for p in data["profiles"]:
         change = changes.get(p.city.id, {"new": [], "dropped": []})
         fresh = set(change["new"])

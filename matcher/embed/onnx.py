@@ -144,7 +144,6 @@ class OnnxEmbedder:
                  progress: Callable[[str], None] | None = None):
         self.model_spec = model
         self.name = model + SUFFIX
-        self.family = model  # what the shipped ranking model was fitted on
         self.cache_dir = pathlib.Path(cache_dir)
         self.batch_size = batch_size
         self.progress = progress or (lambda msg: log.info("%s", msg))

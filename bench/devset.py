@@ -20,6 +20,8 @@ DEFAULT_SET = ROOT / "tests/data/eval-dev"
 
 @dataclass
 class DevSet:
+    name: str
+    folder: Path
     calls: list
     profiles: list
     qrels: dict
@@ -36,6 +38,6 @@ def load(folder: str | Path = DEFAULT_SET, model: str = "multilingual-e5-small")
     cache.mkdir(parents=True, exist_ok=True)
     store = Store(f"sqlite:///{cache / 'vectors.db'}")
     store.migrate()
-    return DevSet(evaluate.load_calls(folder / "calls.jsonl"), evaluate.load_profiles(folder / "profiles"),
+    return DevSet(folder.name, folder, evaluate.load_calls(folder / "calls.jsonl"), evaluate.load_profiles(folder / "profiles"),
                   evaluate.load_qrels(folder / "qrels.tsv"),
                   make_embedder(model, cache, progress=lambda m: print(m, file=sys.stderr)), store)

@@ -288,12 +288,17 @@ def cmd_eval(args) -> int:
         from .rank import RankerModel
 
         model = RankerModel.for_embedder(embedder.name)
-    result = evaluate.evaluate(calls, profiles, qrels, args.method, vectors, model)
+    result = evaluate.evaluate(calls, profiles, qrels, args.method, vectors, model,
+                               need_ids=evaluate.load_need_ids(Path(args.qrels)))
     if args.json:
         print(json.dumps(result))
     else:
+        needs = "".join(f"  {k} {result[k]:.4f}" for k in ("need@1", "need@3") if result[k] is not None)
+        blind = evaluate.scored_out_of_fold(calls, model)
         print(f"{result['method']}: nDCG@10 {result['ndcg@10']:.4f}  P@5 {result['p@5']:.4f}  "
-              f"R@20 {result['r@20']:.4f}  MRR {result['mrr']:.4f}  ({result['cities']} cities, {result['calls']} calls)")
+              f"R@20 {result['r@20']:.4f}  MRR {result['mrr']:.4f}{needs}  ({result['cities']} cities, "
+              f"{result['calls']} calls" + (f"; {blind} the ranking model was fitted on, each scored by the fold "
+                                             "that left it out" if blind else "") + ")")
     return 0
 
 

@@ -304,7 +304,8 @@ def queue_and_send(dep: Deployment, store: Store, channels: dict[str, Channel], 
                 continue
             threshold = spec.min_score if spec.min_score is not None else dep.settings.matcher.min_score
             for m in ranked[:top]:
-                if m.score >= threshold:
+                # a call the city cannot use is never suggested, whatever the channel's threshold
+                if m.score >= threshold and m.eligibility != "ineligible":
                     store.queue_delivery(city, spec.key, m.call_id, "suggestion", score=m.score,
                                          need_id=m.need_id, now=clock.now)
             blocked = store.blocked_channels().get((spec.key, city))
@@ -517,7 +518,7 @@ def deliver_cycle(dep: Deployment, store: Store, embedder: Embedder, channels: d
         store.save_matches(profile.city.id, city_matches, clock.now)
         thresholds = [c.min_score for c in profile.channels if c.min_score is not None]
         floor = min(thresholds) if thresholds else dep.settings.matcher.min_score
-        report.matches += sum(1 for m in city_matches if m.score >= floor)
+        report.matches += sum(1 for m in city_matches if m.score >= floor and m.eligibility != "ineligible")
     queue_notices(dep, store, changes, clock)
     send_coordination(dep, store, channels, embedder, matches, pool, clock, report, unavailable or {},
                       cadences=cadences)

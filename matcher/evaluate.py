@@ -76,6 +76,18 @@ def load_profiles(folder: Path) -> list[Profile]:
     return profiles
 
 
+def load_need_ids(path: Path) -> dict[str, dict[str, list[str]]]:
+    """city → call → the needs the labeller saw the call pay for (pairs
+    graded ≥ 2 that name any)."""
+    out: dict[str, dict[str, list[str]]] = {}
+    with path.open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh, delimiter="\t"):
+            ids = [n.strip() for n in (row.get("need_ids") or "").split(",") if n.strip() not in ("", "-")]
+            if ids and int(row["grade"]) >= 2:
+                out.setdefault(row["city_id"], {})[row["call_id"]] = ids
+    return out
+
+
 def load_qrels(path: Path) -> dict[str, dict[str, int]]:
     qrels: dict[str, dict[str, int]] = {}
     with path.open(encoding="utf-8") as fh:
@@ -171,23 +183,55 @@ def rank_embed(calls: list[EvalCall], profiles: list[Profile], vectors) -> dict[
     return out
 
 
-def rank_hybrid(calls: list[EvalCall], profiles: list[Profile], vectors, model=None) -> dict[str, list[str]]:
-    from .rank import ANCHOR, Ranker, make_doc, need_texts
+def build_ranker(calls: list[EvalCall], vectors, model=None):
+    """The ranking's view of a labelled set (call ``i`` of the list is doc ``i``)."""
+    from .rank import ANCHOR, Ranker, make_doc
 
     docs = [make_doc(i, c.title, c.text, c.language, eligibility=c.eligibility, funder=c.funder)
             for i, c in enumerate(calls)]
-    flat = [chunk for d in docs for chunk in d.chunks]
-    flat_vecs = vectors(flat)
-    chunk_vectors, pos = [], 0
-    for d in docs:
-        chunk_vectors.append(flat_vecs[pos:pos + len(d.chunks)])
-        pos += len(d.chunks)
-    ranker = Ranker(docs, chunk_vectors, anchor_vector=vectors([ANCHOR])[0], model=model)
-    out = {}
+    flat_vecs = vectors([chunk for d in docs for chunk in d.chunks])
+    return Ranker(docs, flat_vecs, anchor_vector=vectors([ANCHOR])[0], model=model)
+
+
+def need_texts(profile: Profile) -> list[str]:
+    from .rank import need_texts as texts
+
+    return texts(profile)
+
+
+def shown_needs(ranker, profile: Profile, need_vectors) -> list[list[str]]:
+    """Per call of the pool: the ids of the needs a match would name, the
+    shown one first (what ``rank`` chooses, for every call at once)."""
+    s = ranker.score(profile, need_vectors)
+    order = ranker.need_order(profile, s, np.arange(len(ranker.docs)))[0]
+    ids = np.array([n.id for n in profile.needs], dtype=object)
+    return ids[order].T.tolist()
+
+
+def rank_hybrid(calls: list[EvalCall], profiles: list[Profile], vectors, model=None):
+    """Rankings, and per city the matches (for which need each names)."""
+    ranker = build_ranker(calls, vectors, model)
+    out, matches = {}, {}
     for p in profiles:
-        matches = ranker.rank(p, vectors(need_texts(p)))
-        out[p.city.id] = [calls[m.call_id].id for m in matches]
-    return out
+        ranked = ranker.rank(p, vectors(need_texts(p)))
+        out[p.city.id] = [calls[m.call_id].id for m in ranked]
+        matches[p.city.id] = {calls[m.call_id].id: m for m in ranked}
+    return out, matches
+
+
+def need_rates(matches: dict, need_ids: dict[str, dict[str, list[str]]]) -> dict[str, float | None]:
+    """need@1 / need@3: over labelled pairs with need ids, the share whose
+    shown need / any need the match lists is one the call pays for."""
+    hit1 = hit3 = n = 0
+    for city, calls in need_ids.items():
+        for call, ids in calls.items():
+            m = matches.get(city, {}).get(call)
+            if m is None:
+                continue
+            n += 1
+            hit1 += m.need_id in ids
+            hit3 += any(need in ids for need, _ in m.needs)
+    return {"need@1": round(hit1 / n, 4) if n else None, "need@3": round(hit3 / n, 4) if n else None}
 
 
 def _order(calls: list[EvalCall], scores: np.ndarray) -> list[str]:
@@ -196,11 +240,13 @@ def _order(calls: list[EvalCall], scores: np.ndarray) -> list[str]:
 
 
 def evaluate(calls: list[EvalCall], profiles: list[Profile], qrels: dict[str, dict[str, int]], method: str,
-             vectors=None, model=None) -> dict:
-    """``model``: the fitted ranking model for ``hybrid`` (a city it was fitted
-    on is scored by the heads fitted without it)."""
+             vectors=None, model=None, need_ids: dict | None = None) -> dict:
+    """``model``: the fitted ranking model for ``hybrid`` (a call it was fitted
+    on is scored by the heads of the fold that left it out); ``need_ids``
+    (:func:`load_need_ids`) adds need@1 and need@3."""
     if method not in METHODS:
         raise FundbotError(f"unknown method {method!r} (known: {', '.join(METHODS)})")
+    needs: dict[str, float | None] = {"need@1": None, "need@3": None}
     if method == "tfidf":
         rankings = rank_tfidf(calls, profiles)
     elif method == "bm25":
@@ -208,7 +254,22 @@ def evaluate(calls: list[EvalCall], profiles: list[Profile], qrels: dict[str, di
     elif method == "embed":
         rankings = rank_embed(calls, profiles, vectors)
     else:
-        rankings = rank_hybrid(calls, profiles, vectors, model)
-    result = {"method": method, **metrics(rankings, qrels),
+        rankings, matches = rank_hybrid(calls, profiles, vectors, model)
+        if need_ids:
+            needs = need_rates(matches, need_ids)
+    result = {"method": method, **metrics(rankings, qrels), **needs,
               "cities": len([p for p in profiles if p.city.id in qrels]), "calls": len(calls)}
     return result
+
+
+def scored_out_of_fold(calls: list[EvalCall], model) -> int:
+    """How many of ``calls`` the model was fitted on, and so scores with the
+    heads of the fold that left each out."""
+    folds = model.folds_for([_AsDoc(c.title, c.text) for c in calls]) if model is not None else None
+    return int((folds >= 0).sum()) if folds is not None else 0
+
+
+@dataclass(frozen=True)
+class _AsDoc:
+    title: str
+    text: str

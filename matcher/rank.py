@@ -66,8 +66,51 @@ ANCHOR = ("Bidrag till kommuner och städer för klimatomställning: investering
           "för klimatneutrala städer, hållbar mobilitet, energi, byggande och klimatanpassning.")
 
 FEATURES = ("sem_best", "sem_top3", "lex_best", "comb_best", "comb_w23", "weight_best", "breadth", "anchor",
+            "theme_best", "theme_w23",
             "app_lead", "app_partner", "app_excluded", "ineligible", "caveats", "english",
             "transnational", "coord_other", "muni_first", "research_first")
+
+
+# What says which need a call pays for, per (need, call): the combined score,
+# the same relative to the need's usual score over the pool (a need close to
+# everything is not what every call funds), the gap to the call's best need,
+# the semantic and lexical parts made relative the same way, and the weight.
+NEED_FEATURES = ("comb", "comb_rowz", "comb_gap", "sims_rowz", "lex_rowz", "theme", "theme_gap", "weight",
+                 "weight_broad")
+
+
+def _rowz(values: np.ndarray, calls: np.ndarray | None = None) -> np.ndarray:
+    """Each row standardised over the whole pool, for the columns ``calls``."""
+    mean = values.mean(axis=1, keepdims=True)
+    sd = np.maximum(values.std(axis=1, keepdims=True), np.float32(1e-6))
+    return ((values if calls is None else values[:, calls]) - mean) / sd
+
+
+def need_feature_rows(ranker: "Ranker", profile: Profile, s: "CityScores",
+                      calls: np.ndarray | None = None) -> np.ndarray:
+    """(needs × calls × NEED_FEATURES) for the calls ``calls`` (default: all)."""
+    from . import themes
+
+    calls = np.arange(len(ranker.docs)) if calls is None else calls
+    comb = s.comb[:, calls]
+    weights = np.array([n.weight for n in profile.needs], dtype=np.float32)[:, None]
+    call_themes = ranker.themes(calls)
+    theme = themes.need_call_scores(ranker.need_themes(profile), call_themes)
+    # a call that names no theme strongly (a broad "implement your transition" call) serves the city's
+    # priorities: there the weight counts
+    broad = 1.0 / (1.0 + call_themes.max(axis=1))[None, :]
+    columns = {
+        "comb": comb,
+        "comb_rowz": _rowz(s.comb, calls),
+        "comb_gap": comb - comb.max(axis=0, keepdims=True),
+        "sims_rowz": _rowz(s.sims, calls),
+        "lex_rowz": _rowz(s.lex, calls),
+        "theme": theme,
+        "theme_gap": theme - theme.max(axis=0, keepdims=True),
+        "weight": np.broadcast_to(weights - 2.0, comb.shape),
+        "weight_broad": (weights - 2.0) * broad,
+    }
+    return np.stack([columns[name] for name in NEED_FEATURES], axis=-1).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -114,18 +157,32 @@ def split_passages(text: str, max_words: int = CHUNK_WORDS) -> list[str]:
     return passages
 
 
+# page furniture a call page carries besides the call: review and update stamps, share and print links
+_FURNITURE = re.compile(
+    r"^\s*(?:granskad|senast (?:uppdaterad|ändrad|granskad)|sidan (?:uppdaterades|granskades)|publicerad|"
+    r"uppdaterad|last (?:updated|reviewed|modified)|page last updated|published|edited on|dela(?: sidan)?|"
+    r"skriv ut|share(?: this page)?|print(?: this page)?)\b[^\n]{0,60}$", re.I | re.M)
+
+
+def strip_furniture(text: str) -> str:
+    """The call's own text: lines of page furniture (a review date, a share
+    link) removed — they are never quoted as a passage."""
+    return _FURNITURE.sub("", text) if text else ""
+
+
 def make_doc(call_id: int, title: str, text: str, language: str, *, eligibility: str | None = None,
              funder: str | None = None, terms=None) -> CallDoc:
     """The call's chunks: a whole-call view (title + opening), then passages
     covering the entire text — longer passages for very long texts, so the
-    last paragraph is never dropped."""
-    n_words = len(text.split())
+    last paragraph is never dropped.  Page furniture is left out of both."""
+    own = strip_furniture(text)
+    n_words = len(own.split())
     size = max(CHUNK_WORDS, -(-n_words // (MAX_CHUNKS - 1)))
-    passages = split_passages(text, size)
+    passages = split_passages(own, size)
     while len(passages) > MAX_CHUNKS - 1:
         size = int(size * 1.25) + 1
-        passages = split_passages(text, size)
-    head = " ".join(text.split()[:CHUNK_WORDS])
+        passages = split_passages(own, size)
+    head = " ".join(own.split()[:CHUNK_WORDS])
     whole = f"{title}. {head}".strip()
     chunks = [whole] + [p for p in passages if p != head][: MAX_CHUNKS - 1]
     return CallDoc(call_id, title, text, language, tuple(chunks), eligibility, funder, terms)
@@ -294,6 +351,7 @@ class Ranker:
             stacked = np.vstack(chunk_vectors) if n else np.zeros((0, 1), np.float32)
         self.docs = docs
         self.model = model
+        self.folds = model.folds_for(docs) if model is not None else None
         self.offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]) if n else np.zeros(0, np.int64)
         self.chunks = np.ascontiguousarray(stacked, dtype=np.float32)
         self.sizes = sizes
@@ -313,6 +371,13 @@ class Ranker:
         if anchor_vector is not None and n:
             raw = self.best_per_call(anchor_vector[None, :])
             anchor = _standardise(self.centre_by_language(raw)[0])
+        from .themes import NAMES, call_profile
+
+        # what each call is about, read with its terms (a call stored by an older version: read here)
+        self.call_themes = np.array([t.themes if len(t.themes) == len(NAMES) else call_profile(d.title, d.text)
+                                     for t, d in zip(self.terms, docs)], dtype=np.float32).reshape(n, len(NAMES))
+        totals = self.call_themes.sum(axis=1, keepdims=True)
+        self.theme_shares = np.where(totals > 0, self.call_themes / np.maximum(totals, 1e-6), 0.0).astype(np.float32)
         details = [_details(d.eligibility or "") for d in docs]
         app = [t.applicant for t in self.terms]
         # the call-level feature columns, the same for every city
@@ -325,6 +390,15 @@ class Ranker:
             **{k: np.array([d[k] for d in details], dtype=np.float32)
                for k in ("transnational", "coord_other", "muni_first", "research_first")},
         }
+
+    def themes(self, calls: np.ndarray) -> np.ndarray:
+        """(calls × themes): what each of ``calls`` is about (:mod:`matcher.themes`)."""
+        return self.call_themes[calls]
+
+    def need_themes(self, profile: Profile) -> np.ndarray:
+        from . import themes
+
+        return np.array([themes.need_profile(n.text, n.keywords) for n in profile.needs], dtype=np.float32)
 
     @property
     def lexical(self):
@@ -381,8 +455,8 @@ class Ranker:
 
     def best_chunks(self, need_vectors: np.ndarray, need_rows: np.ndarray, calls: np.ndarray,
                     read: np.ndarray | None = None, nearest: tuple | None = None) -> list[int]:
-        """For each call in ``calls``: which of its chunks is nearest to the
-        need in ``need_rows`` at the same position (from the chunk scores in
+        """For each call in ``calls``: which of its passages (chunks after the
+        whole-call view) is nearest to the need in ``need_rows`` at the same position (from the chunk scores in
         ``nearest`` for the calls in ``read``)."""
         out = np.zeros(len(calls), dtype=np.int64)
         missing = np.ones(len(calls), dtype=bool)
@@ -395,6 +469,7 @@ class Ranker:
                 starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
                 rows = np.repeat(local[at[found]] - starts, sizes) + np.arange(sizes.sum())
                 values = chunk_sims[rows, np.repeat(need_rows[found], sizes)]
+                values[starts[sizes > 1]] = -np.inf  # the whole-call view is not a passage of the text
                 out[found] = _segment_argmax(values, starts, sizes)
             missing = ~found
         if missing.any():
@@ -404,6 +479,7 @@ class Ranker:
             rows = np.repeat(starts - local, sizes) + np.arange(sizes.sum())
             all_needs = self.chunks[rows] @ np.asarray(need_vectors, dtype=np.float32).T  # chunks × needs
             sims = all_needs[np.arange(len(rows)), np.repeat(rows_m, sizes)]
+            sims[local[sizes > 1]] = -np.inf
             out[missing] = _segment_argmax(sims, local, sizes)
         return out.tolist()
 
@@ -446,7 +522,17 @@ class Ranker:
         weights = np.array([n.weight for n in profile.needs], dtype=np.float32)
         sem_best, sem_top3 = _best_and_top3(sims)
         comb_best, weight_best, comb_w23 = _best_by_weight(comb, weights)
+        # needs × calls: how much of what the call is about each need names (the call's themes as shares)
+        theme = self.need_themes(profile) @ self.theme_shares.T
+        theme_w23 = theme[weights >= 2].max(axis=0) if (weights >= 2).any() else np.zeros(len(self.docs), np.float32)
+        # the call's main theme: is it among what the city's needs of weight 2–3 name?
+        needs_w23 = self.need_themes(profile)[weights >= 2]
+        main = self.theme_shares.argmax(axis=1)
+        theme_main = (needs_w23[:, main].max(axis=0) if len(needs_w23) else np.zeros(len(self.docs), np.float32)) \
+            * (self.theme_shares.max(axis=1) > 0)
         columns = {
+            "theme_best": theme_main,
+            "theme_w23": theme_w23,
             "sem_best": sem_best * np.float32(a_s) - offset_s,
             "sem_top3": sem_top3 * np.float32(a_s) - offset_s,
             "lex_best": (lex.max(axis=0) - np.float32(mean_l)) * np.float32(a_l),
@@ -479,7 +565,7 @@ class Ranker:
         X, comb = self.features(profile, sims, lex, ineligible, caveats)
         shift = self.feedback_shift(feedback) if feedback else None
         if self.model is not None:
-            relevance, order = self.model.predict(profile.city.id, X, shift)
+            relevance, order = self.model.predict(X, shift, self.folds)
         else:
             relevance = self.need_scores(profile, comb).max(axis=0)
             if shift is not None:
@@ -502,6 +588,22 @@ class Ranker:
                 near = (self.centroids @ np.asarray(vectors, dtype=np.float32).T).max(axis=1)
                 shift += np.float32(sign * FEEDBACK_WEIGHT) * np.clip(_standardise(near), 0.0, FEEDBACK_CAP)
         return shift
+
+    def need_order(self, profile: Profile, s: CityScores, calls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which needs each of ``calls`` pays for, best first: (NEEDS_SHOWN × calls)
+        row indices into the profile's needs, and (needs × calls) each need's
+        0–1 score (rounded, as shown).  With a fitted model, the score is its
+        probability that the call pays for the need (what the call is about —
+        its passages, words and themes — not the need's weight alone); else
+        the fixed formula."""
+        if self.model is not None and self.model.has_need_model:
+            F = need_feature_rows(self, profile, s, calls)
+            folds = self.folds[calls] if self.folds is not None else None
+            per_need = np.round(self.model.need_probability(F, folds).astype(np.float64), 4)
+        else:
+            per_need = np.round(self.need_scores(profile, s.comb[:, calls]).astype(np.float64), 4)
+        by_need = np.argsort(-per_need, axis=0, kind="stable")[:NEEDS_SHOWN]  # each column's best needs
+        return by_need, per_need
 
     @staticmethod
     def need_scores(profile: Profile, comb: np.ndarray) -> np.ndarray:
@@ -587,9 +689,8 @@ class Ranker:
             top = np.arange(len(self.docs))
         order = top[np.lexsort((self.ids[top], -s.relevance[top], -s.order[top]))][:limit]
         needs = profile.needs
-        per_need = np.round(self.need_scores(profile, s.comb[:, order]).astype(np.float64), 4)
-        best_need = per_need.argmax(axis=0)
-        by_need = np.argsort(-per_need, axis=0, kind="stable")[:NEEDS_SHOWN]  # each column's best needs
+        by_need, per_need = self.need_order(profile, s, order)
+        best_need = by_need[0]
         need_ids = np.array([n.id for n in needs], dtype=object)[by_need].tolist()  # a list per place
         need_values = np.take_along_axis(per_need, by_need, axis=0).tolist()
         chunks = self.best_chunks(need_vectors, best_need, order, s.read, s.nearest)
@@ -603,8 +704,9 @@ class Ranker:
         for j in set(rows).difference(verdicts):
             verdicts[j] = judge(profile, self.terms[j])
         docs = [self.docs[j] for j in rows]
-        # the whole-call view (chunk 0) is not a passage: quote the first real one instead
-        passages = [d.chunks[c] if c > 0 else (d.chunks[1] if len(d.chunks) > 1 else d.text or d.title)
+        # the passage of the call's own text nearest to the need shown (chunk 0, the whole-call view, is chosen
+        # only when it is all there is: then the text itself, without page furniture, is quoted)
+        passages = [d.chunks[c] if c > 0 else (strip_furniture(d.text).strip() or d.title)
                     for d, c in zip(docs, chunks)]
         served = [needs[i] for i in best_need.tolist()]
         verdict = [verdicts[j] for j in rows]
@@ -615,12 +717,22 @@ class Ranker:
                         [v.reasons for v in verdict], [v.caveats for v in verdict], rank_key, learned))
 
 
+def call_key(title: str, text: str) -> str:
+    """What recognises a call the ranking model was fitted on: its title and
+    text (not an id, which another store numbers differently)."""
+    import hashlib
+
+    return hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()[:16]
+
+
 class RankerModel:
     """Logistic heads P(grade ≥ 1), P(grade ≥ 2), P(grade ≥ 3) over FEATURES.
 
     The relevance shown and thresholded is P(grade ≥ 2) — the probability
-    that the call is relevant; the order is the expected grade.  A city the
-    model was fitted on is scored by the heads fitted without it.
+    that the call is relevant; the order is the expected grade.  A call the
+    model was fitted on (recognised by :func:`call_key`) is scored by the
+    heads of the fold that left it out, so a labelled call is never scored
+    by heads that saw its label — in ``fundbot eval`` and in a run alike.
     """
 
     def __init__(self, data: dict):
@@ -630,6 +742,15 @@ class RankerModel:
         self.mean = np.array(data["mean"], dtype=np.float64)
         self.scale = np.array(data["scale"], dtype=np.float64)
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.fold_of = {key: k for k, fold in enumerate(data.get("folds", [])) for key in fold["calls"]}
+
+    def folds_for(self, docs: "list[CallDoc]") -> np.ndarray | None:
+        """Per call: the fold that left it out, or -1 for a call the model was
+        not fitted on; None when no call of the pool was."""
+        if not self.fold_of:
+            return None
+        folds = np.array([self.fold_of.get(call_key(d.title, d.text), -1) for d in docs], dtype=np.int64)
+        return folds if (folds >= 0).any() else None
 
     @classmethod
     def load(cls, path=None) -> "RankerModel":
@@ -649,13 +770,30 @@ class RankerModel:
         # model's to a cosine of 0.994 or more, and the dev-set ranking with it was measured unchanged
         return model if model.data.get("embedding_model") == name.split("+", 1)[0] else None
 
-    def heads(self, city: str) -> dict:
-        return self.data["without"].get(city) or self.data["all"]
+    @property
+    def has_need_model(self) -> bool:
+        return "need" in self.data and tuple(self.data.get("need_features", ())) == NEED_FEATURES
 
-    def _folded(self, city: str) -> tuple[np.ndarray, np.ndarray]:
-        """The city's three heads as one (features × 3) matrix and offsets,
-        with the standardisation folded in."""
-        heads = self.heads(city)
+    def need_probability(self, F: np.ndarray, folds: np.ndarray | None = None) -> np.ndarray:
+        """(needs × calls) from (needs × calls × NEED_FEATURES): the probability
+        that the call pays for the need; ``folds`` (per call) as in :meth:`predict`."""
+        def logits(model: dict, rows: np.ndarray) -> np.ndarray:
+            return rows @ np.array(model["coef"], dtype=np.float32) + np.float32(model["intercept"])
+
+        out = logits(self.data["need"], F)
+        if folds is not None:
+            for k in np.unique(folds[folds >= 0]).tolist():
+                cols = folds == k
+                out[:, cols] = logits(self.data["folds"][k]["need"], F[:, cols])
+        return _sigmoid(out)
+
+    def heads(self, fold: int = -1) -> dict:
+        return self.data["folds"][fold]["heads"] if fold >= 0 else self.data["all"]
+
+    def _folded(self, fold: int = -1) -> tuple[np.ndarray, np.ndarray]:
+        """A fold's three heads (-1: those fitted on everything) as one
+        (features × 3) matrix and offsets, with the standardisation folded in."""
+        heads = self.heads(fold)
         key = id(heads)
         if key not in self._cache:
             coef = np.array([heads[h]["coef"] for h in ("ge1", "ge2", "ge3")], dtype=np.float64).T / self.scale[:, None]
@@ -663,11 +801,18 @@ class RankerModel:
             self._cache[key] = (coef.astype(np.float32), (intercept - self.mean @ coef).astype(np.float32))
         return self._cache[key]
 
-    def predict(self, city: str, X: np.ndarray, shift: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, X: np.ndarray, shift: np.ndarray | None = None,
+                folds: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """P(grade ≥ 2) and the expected grade per row; ``shift`` is added to
-        every head's log-odds (what the city's clicks taught)."""
-        coef, intercept = self._folded(city)
+        every head's log-odds (what the city's clicks taught); ``folds``
+        (:meth:`folds_for`) picks each row's heads."""
+        coef, intercept = self._folded()
         logits = X @ coef + intercept
+        if folds is not None:
+            for k in np.unique(folds[folds >= 0]).tolist():
+                rows = folds == k
+                coef_k, intercept_k = self._folded(k)
+                logits[rows] = X[rows] @ coef_k + intercept_k
         if shift is not None:
             logits += shift[:, None]
         probs = _sigmoid(logits)

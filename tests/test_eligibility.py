@@ -44,7 +44,7 @@ CASES = [
     ("Elektrifierad regional luftfart", "Kommunal flygplatshavare ska vara koordinator; krävs en flygplats.", "Vinnova",
      {NORTH: "eligible", SOUTH: "ineligible", BLANK: "unknown"}, "airport"),
     ("Deployment of R&I results", "Consortia built from partners of at least 3 mature H2020 projects.", "European Commission",
-     {NORTH: "ineligible", SOUTH: "ineligible", BLANK: "ineligible"}, "companies, researchers or funders"),
+     {NORTH: "ineligible", SOUTH: "ineligible", BLANK: "ineligible"}, "fixed in advance"),
     ("Stadsmiljöavtal", "Kommuner och regioner; anläggningen ska ägas av sökande.", "Trafikverket",
      {NORTH: "eligible", SOUTH: "eligible", BLANK: "eligible"}, None),
 ]
@@ -54,7 +54,7 @@ CASES = [
 def test_eligibility_rules(title, elig, funder, expected, fragment):
     for name, status in expected.items():
         profile = PROFILES[name]
-        verdict = assess(profile, title=title, text="", eligibility=elig, funder=funder)
+        verdict = assess(profile, title=title, text="", eligibility=elig, funder=funder, lang="en")
         assert verdict.status == status, (profile.eligibility, verdict)
         if fragment and status == "ineligible":
             assert any(fragment in r for r in verdict.reasons), verdict.reasons

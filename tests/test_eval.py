@@ -62,10 +62,15 @@ def test_eval_json(evalset, method):
         capture_output=True, text=True, cwd=evalset)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
-    assert set(result) == {"method", "ndcg@10", "p@5", "r@20", "mrr", "cities", "calls"}
+    assert set(result) == {"method", "ndcg@10", "p@5", "r@20", "mrr", "need@1", "need@3", "cities", "calls"}
     assert result["method"] == method and result["cities"] == 2 and result["calls"] == 3
     # each city has one relevant call, and every method finds it first on this easy set
     assert result["mrr"] == 1.0 and result["ndcg@10"] == 1.0 and result["p@5"] == pytest.approx(0.2)
+    # which need a match names is measured for the ranking run does (each city has one need: always right)
+    if method == "hybrid":
+        assert result["need@1"] == 1.0 and result["need@3"] == 1.0
+    else:
+        assert result["need@1"] is None and result["need@3"] is None
 
 
 def test_eval_bad_path_is_usage_error(evalset):

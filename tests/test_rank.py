@@ -126,17 +126,29 @@ def test_shipped_model_never_puts_an_ineligible_call_on_top():
     assert matches[0].call_id != 4 and 0.0 <= matches[0].score <= 1.0
 
 
-def test_a_training_city_is_scored_by_the_model_fitted_without_it():
-    from matcher.rank import FEATURES, RankerModel
+def test_a_labelled_call_is_scored_by_the_fold_that_left_it_out():
+    """The shipped model knows the calls it was fitted on (by title and text):
+    each is scored by heads fitted without its fold; any other call by the
+    heads fitted on everything."""
+    import json
+    from pathlib import Path
+
+    from matcher.rank import FEATURES, CallDoc, RankerModel, call_key
 
     model = RankerModel.load()
-    city = model.data["trained_on"][0]
-    X = np.zeros((1, len(FEATURES)), dtype=np.float32)
-    assert model.heads(city) is model.data["without"][city]
-    assert model.heads("a-city-never-seen") is model.data["all"]
-    p_loco, _ = model.predict(city, X)
-    p_all, _ = model.predict("a-city-never-seen", X)
-    assert p_loco[0] != p_all[0]
+    folds = model.data["folds"]
+    assert len(folds) == 5 and all(f["calls"] for f in folds)
+    assert not set(folds[0]["calls"]) & set(folds[1]["calls"])  # a call is in one fold only
+    row = json.loads(Path(__file__).parent.joinpath("data/eval-dev/calls.jsonl").read_text().splitlines()[0])
+    known = CallDoc(0, row["title"], row["text"], "en", ())
+    unknown = CallDoc(1, "A call nobody labelled", "Its text.", "en", ())
+    fold_of = model.folds_for([known, unknown])
+    assert fold_of[1] == -1 and call_key(row["title"], row["text"]) in folds[fold_of[0]]["calls"]
+    X = np.ones((2, len(FEATURES)), dtype=np.float32)
+    p_folded, _ = model.predict(X, folds=fold_of)
+    p_all, _ = model.predict(X)
+    assert p_folded[1] == p_all[1]  # the unknown call: the heads fitted on everything
+    assert p_folded[0] != p_all[0]  # the labelled call: its fold's heads, which never saw it
 
 
 def test_model_refuses_other_features():

@@ -97,14 +97,8 @@ def collect(sets: list[devset.DevSet]) -> Rows:
 
 
 def call_folds(rows: Rows, n_folds: int = FOLDS, seed: int = SEED) -> np.ndarray:
-    """A fold per row: grouped by call, stratified by funder."""
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    fold = np.full(len(rows.grade), -1)
-    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    for k, (_, test) in enumerate(splitter.split(rows.X, rows.funder, groups=rows.call)):
-        fold[test] = k
-    return fold
+    """A fold per row: grouped by call, stratified by funder (:func:`matcher.evaluate.call_folds`)."""
+    return evaluate.call_folds(rows.call, rows.funder, n_folds, seed)
 
 
 def out_of_group(rows: Rows, groups: np.ndarray, Z, C: float) -> tuple[np.ndarray, np.ndarray, dict]:

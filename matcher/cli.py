@@ -191,20 +191,39 @@ def cmd_suggest(args) -> int:
     if args.json:
         print(json.dumps({"city": profile.city.id, "suggestions": items}, ensure_ascii=False, indent=1))
         return 0
-    print(f"{profile.city.name}: {len(items)} suggestions")
+    import datetime as dt
+
+    from .channels.blocks import format_date
+
+    lang = profile.city.language
+    t = SUGGEST_TEXT.get(lang, SUGGEST_TEXT["en"])
+    print(t["header"].format(name=profile.city.name, n=len(items)))
     for n, s in enumerate(items, 1):
-        deadline = s["deadline"] or "no deadline stated"
-        print(f"{n:2}. [{s['score']:.2f}] {s['title']} — {s['funder']} — {s['status']}, deadline {deadline}")
-        print(f"    need {s['need_id']}: {s['need_text']}")
-        print(f"    why: {s['passage'][:240]}")
+        deadline = (format_date(dt.datetime.fromisoformat(s["deadline"]), lang, dep.settings.timezone)
+                    if s["deadline"] else t["rolling"])
+        print(f"{n:2}. [{s['score']:.2f}] {s['title']} — {s['funder']} — {t[s['status']]}, "
+              f"{t['deadline']} {deadline}")
+        print(f"    {t['need']} {s['need_id']}: {s['need_text']}")
+        print(f"    {t['why']}: {' '.join(s['passage'].split())[:240]}")
         elig = s["eligibility"]
         if elig["reasons"]:
-            print(f"    not eligible: {'; '.join(elig['reasons'])}")
+            print(f"    {t['ineligible']}: {'; '.join(elig['reasons'])}")
         if elig["caveats"]:
-            print(f"    to check: {'; '.join(elig['caveats'])}")
+            print(f"    {t['caveats']}: {'; '.join(elig['caveats'])}")
         if s["url"]:
             print(f"    {s['url']}")
     return 0
+
+
+# `fundbot suggest` in the city's language
+SUGGEST_TEXT = {
+    "sv": {"header": "{name}: {n} förslag", "rolling": "löpande / ej angiven", "deadline": "sista dag",
+           "open": "öppen", "forthcoming": "öppnar snart", "closed": "stängd", "need": "behov", "why": "varför",
+           "ineligible": "kan inte söka", "caveats": "att kontrollera"},
+    "en": {"header": "{name}: {n} suggestions", "rolling": "rolling / not stated", "deadline": "deadline",
+           "open": "open", "forthcoming": "opens soon", "closed": "closed", "need": "need", "why": "why",
+           "ineligible": "cannot apply", "caveats": "to check"},
+}
 
 
 def cmd_status(args) -> int:

@@ -149,7 +149,7 @@ def fetch_source(dep: Deployment, store: Store, source: SourceSpec, clock: Clock
 
 def open_calls(store: Store, clock: Clock) -> list[StoredCall]:
     """Canonical calls whose deadline has not passed (forthcoming ones included)."""
-    return [c for c in store.calls(canonical_only=True) if c.status(clock.at) != "closed"]
+    return store.refresh_terms([c for c in store.calls(canonical_only=True) if c.status(clock.at) != "closed"])
 
 
 def docs_for(calls: list[StoredCall]) -> list[CallDoc]:

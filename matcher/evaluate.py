@@ -97,6 +97,22 @@ def load_qrels(path: Path) -> dict[str, dict[str, int]]:
     return qrels
 
 
+def call_folds(calls: "list[str] | np.ndarray", funders: "list[str] | np.ndarray", n_folds: int = 5,
+               seed: int = 20261204) -> np.ndarray:
+    """A fold per row for out-of-fold evaluation over *calls*: every row of a
+    call (one per city) in the same fold, so a call's label never reaches its
+    own scoring through another city; folds stratified by funder, so each
+    holds a share of every funder's calls."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    calls, funders = np.asarray(calls, dtype=object), np.asarray(funders, dtype=object)
+    fold = np.full(len(calls), -1)
+    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    for k, (_, test) in enumerate(splitter.split(np.zeros(len(calls)), funders, groups=calls)):
+        fold[test] = k
+    return fold
+
+
 # --- metrics -------------------------------------------------------------------
 
 

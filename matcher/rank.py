@@ -189,6 +189,15 @@ def make_doc(call_id: int, title: str, text: str, language: str, *, eligibility:
 
 
 @functools.lru_cache(maxsize=4096)
+def _need_themes(needs: tuple) -> np.ndarray:
+    from . import themes
+
+    out = np.array([themes.need_profile(text, keywords) for text, keywords in needs], dtype=np.float32)
+    out.flags.writeable = False
+    return out
+
+
+@functools.lru_cache(maxsize=4096)
 def _details(eligibility: str) -> dict:
     from .eligibility import applicant_details
 
@@ -378,6 +387,8 @@ class Ranker:
                                      for t, d in zip(self.terms, docs)], dtype=np.float32).reshape(n, len(NAMES))
         totals = self.call_themes.sum(axis=1, keepdims=True)
         self.theme_shares = np.where(totals > 0, self.call_themes / np.maximum(totals, 1e-6), 0.0).astype(np.float32)
+        self.main_theme = self.theme_shares.argmax(axis=1) if n else np.zeros(0, np.int64)
+        self.main_theme_named = totals[:, 0] > 0
         details = [_details(d.eligibility or "") for d in docs]
         app = [t.applicant for t in self.terms]
         # the call-level feature columns, the same for every city
@@ -396,9 +407,8 @@ class Ranker:
         return self.call_themes[calls]
 
     def need_themes(self, profile: Profile) -> np.ndarray:
-        from . import themes
-
-        return np.array([themes.need_profile(n.text, n.keywords) for n in profile.needs], dtype=np.float32)
+        """(needs × themes): what each of the city's needs is about."""
+        return _need_themes(tuple((n.text, tuple(n.keywords)) for n in profile.needs))
 
     @property
     def lexical(self):
@@ -523,13 +533,14 @@ class Ranker:
         sem_best, sem_top3 = _best_and_top3(sims)
         comb_best, weight_best, comb_w23 = _best_by_weight(comb, weights)
         # needs × calls: how much of what the call is about each need names (the call's themes as shares)
-        theme = self.need_themes(profile) @ self.theme_shares.T
-        theme_w23 = theme[weights >= 2].max(axis=0) if (weights >= 2).any() else np.zeros(len(self.docs), np.float32)
-        # the call's main theme: is it among what the city's needs of weight 2–3 name?
-        needs_w23 = self.need_themes(profile)[weights >= 2]
-        main = self.theme_shares.argmax(axis=1)
-        theme_main = (needs_w23[:, main].max(axis=0) if len(needs_w23) else np.zeros(len(self.docs), np.float32)) \
-            * (self.theme_shares.max(axis=1) > 0)
+        need_themes = self.need_themes(profile)
+        theme = need_themes @ self.theme_shares.T
+        high = weights >= 2
+        theme_w23 = theme[high].max(axis=0) if high.any() else np.zeros(len(self.docs), np.float32)
+        # the call's main theme: how much of it the city's needs of weight 2–3 name
+        theme_main = need_themes[high].max(axis=0)[self.main_theme] if high.any() else \
+            np.zeros(len(self.docs), np.float32)
+        theme_main = np.where(self.main_theme_named, theme_main, np.float32(0.0))
         columns = {
             "theme_best": theme_main,
             "theme_w23": theme_w23,

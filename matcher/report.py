@@ -202,9 +202,16 @@ def _fold(line: str) -> str:
     return "\r\n ".join(out)
 
 
-def write_ics(path: Path, city: str, data: dict, reminder_days: int) -> int:
+ICS_TEXT = {"sv": {"deadline": "Sista dag", "relevance": "Relevans", "caveats": "Att kontrollera", "need": "Behov"},
+            "en": {"deadline": "Deadline", "relevance": "Relevance", "caveats": "To check", "need": "Need"}}
+
+
+def write_ics(path: Path, city: str, data: dict, reminder_days: int, lang: str = "sv") -> int:
+    """The city's calendar: a deadline event, with a reminder, per call it is offered (in ``lang``)."""
+    t = ICS_TEXT.get(lang, ICS_TEXT["en"])
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//fundbot//Klimatkontrakt 2030//SV", "CALSCALE:GREGORIAN"]
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", f"PRODID:-//fundbot//Klimatkontrakt 2030//{lang.upper()}",
+             "CALSCALE:GREGORIAN"]
     n = 0
     for m in data["matches"].get(city, []):
         if m["score"] < data["threshold"] or m["eligibility"] == "ineligible":
@@ -217,8 +224,11 @@ def write_ics(path: Path, city: str, data: dict, reminder_days: int) -> int:
         stamp = deadline.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         lines += ["BEGIN:VEVENT", f"UID:fundbot-{city}-{call.id}-{stamp}@fundbot", f"DTSTAMP:{now}",
                   f"DTSTART:{stamp}", f"DTEND:{stamp}",
-                  _fold("SUMMARY:" + _ics_text(f"Sista dag: {call.record.title}")),
-                  _fold("DESCRIPTION:" + _ics_text(f"{call.record.funder}. Relevans {m['score']:.2f}. {call.record.url or ''}")),
+                  _fold("SUMMARY:" + _ics_text(f"{t['deadline']}: {call.record.title}")),
+                  _fold("DESCRIPTION:" + _ics_text(
+                      f"{call.record.funder}. {t['relevance']} {m['score']:.2f}. {t['need']}: {m['need_id']}."
+                      + (f" {t['caveats']}: {'; '.join(m['caveats'])}." if m.get("caveats") else "")
+                      + f" {call.record.url or ''}")),
                   "BEGIN:VALARM", "ACTION:DISPLAY", f"TRIGGER:-P{reminder_days}D",
                   _fold("DESCRIPTION:" + _ics_text(call.record.title)), "END:VALARM", "END:VEVENT"]
     lines.append("END:VCALENDAR")
@@ -490,7 +500,31 @@ def write_report(dep: Deployment, store: Store, embedder, out: Path, lang: str =
     (out / "report.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
     write_csv(out / "matches.csv", data)
     write_gaps_csv(out / "gaps.csv", data)
-    for p in data["profiles"]:
-        write_ics(out / "calendars" / f"{p.city.id}.ics", p.city.id, data, dep.settings.delivery.reminder_days)
-    write_html(out, data, lang)
+    for p in data["profiles"]:  # a city's calendar in the city's language
+        write_ics(out / "calendars" / f"{p.city.id}.ics", p.city.id, in_language(data, p.city.language),
+                  dep.settings.delivery.reminder_days, p.city.language)
+    write_html(out, in_language(data, lang), lang)
     return doc
+
+
+def in_language(data: dict, lang: str) -> dict:
+    """``data`` with every match's eligibility reasons and caveats said in
+    ``lang`` (they are stored in each city's own language)."""
+    from .eligibility import judge, read_terms
+
+    profiles = {p.city.id: p for p in data["profiles"]}
+    matches = {}
+    for city, rows in data["matches"].items():
+        profile = profiles.get(city)
+        out = []
+        for m in rows:
+            call = data["calls"].get(m["call_id"])
+            if profile is not None and call is not None and profile.city.language != lang:
+                r = call.record
+                terms = call.terms or read_terms(title=r.title, text=r.text, eligibility=r.eligibility,
+                                                 funder=r.funder)
+                verdict = judge(profile, terms, lang)
+                m = dict(m, reasons=list(verdict.reasons), caveats=list(verdict.caveats))
+            out.append(m)
+        matches[city] = out
+    return dict(data, matches=matches)

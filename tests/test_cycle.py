@@ -154,3 +154,25 @@ def test_clicks_change_the_next_ranking_of_that_city_only(deployment):
     assert all(after[c]["score"] >= before[c]["score"] for c in lifted if c in before)
     other = json.loads(deployment.cli("suggest", "--city", "sunnana", "--top", "50", "--json", check=True).stdout)
     assert all(s["learned"] == 0 for s in other["suggestions"])  # another city's clicks teach nothing here
+
+
+def test_a_call_no_municipality_can_use_is_never_suggested_whatever_the_threshold(deployment):
+    """The test deployment sends everything (min_score 0): a call recruiting
+    experts still reaches no channel, and `suggest` shows why, in Swedish."""
+    title = "Call for experts: join the pool of experts on climate-neutral cities"
+    deployment.retitle_vinnova_round(title)
+    assert "min_score = 0.0" in deployment.config.read_text()
+    proc = deployment.cli("run", "--once", "--offline", "--json", check=True)
+    summary = json.loads(proc.stdout)
+    assert summary["deliveries"]["sent"] > 0  # other calls were sent
+    assert title not in proc.stderr  # … but not this one, to any city
+    store = Store(f"sqlite:///{deployment.root / 'fundbot.db'}")
+    call = next(c for c in store.calls() if c.record.title == title)
+    assert not [d for d in store.deliveries() if d.call_id == call.id]
+    for city in ("norrby", "sunnana"):
+        items = json.loads(deployment.cli("suggest", "--city", city, "--top", "50", "--json", check=True).stdout)
+        item = next(s for s in items["suggestions"] if s["title"] == title)
+        assert item["score"] == 0.0 and item["eligibility"]["status"] == "ineligible"
+        assert item["eligibility"]["reasons"] == ["rekryterar experter eller granskare, finansierar inga projekt"]
+    text = deployment.cli("suggest", "--city", "norrby", "--top", "50", check=True).stdout
+    assert "kan inte söka: rekryterar experter" in text and "förslag" in text and "deadline" not in text

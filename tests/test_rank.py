@@ -383,3 +383,73 @@ def test_matches_are_built_field_by_field_in_order():
     assert isinstance(top.similarity, float) and isinstance(top.lexical, float) and top.eligibility in (
         "eligible", "unknown") and isinstance(top.reasons, tuple) and isinstance(top.caveats, tuple)
     assert top.rank_key >= rank()[1].rank_key and top.learned == 0.0
+
+
+# --- which need a match names, and the passage that shows it ---------------------------------------
+
+CITY = Profile.model_validate({
+    "city": {"id": "norrby", "name": "Norrby kommun"},
+    "needs": [
+        {"id": "together", "text": "Samverkan med företag, skolor och invånare i klimatomställningen.", "weight": 3,
+         "keywords": ["collaboration", "citizens", "schools"]},
+        {"id": "buildings", "text": "Energieffektivisering av kommunens lokaler och fastigheter.", "weight": 2,
+         "keywords": ["energy efficiency", "renovation", "municipal buildings"]},
+        {"id": "cycling", "text": "Fler resor med cykel och kollektivtrafik.", "weight": 3,
+         "keywords": ["cycling", "public transport"]},
+    ],
+})
+
+
+def ranked_with_model(calls, profile=CITY):
+    from matcher.rank import RankerModel
+
+    emb = FakeEmbedder()
+    model = RankerModel.load()
+    assert model.has_need_model  # the shipped model chooses needs
+    docs = [make_doc(i, t, x, lang) for i, t, x, lang in calls]
+    ranker = Ranker(docs, [emb.encode(list(d.chunks)) for d in docs], anchor_vector=emb.encode(["klimat"])[0],
+                    model=model)
+    return {m.call_id: m for m in ranker.rank(profile, emb.encode(need_texts(profile)))}
+
+
+def test_the_need_named_is_the_one_the_call_pays_for_not_the_heaviest():
+    calls = [
+        (0, "Energieffektiv renovering av kommunala lokaler",
+         "Bidrag till energieffektivisering och renovering av kommunala lokaler, skolor och fastigheter. "
+         "Kommuner söker. Projekten ska samverka med skolor.\nGranskad: den 1 juni 2024", "sv"),
+        (1, "Cykelvägar och kollektivtrafik", "Stöd till cykelinfrastruktur och kollektivtrafik i tätorter.", "sv"),
+        (2, "Medeltida handskrifter", "Digitalisering av medeltida handskrifter.", "sv"),
+    ]
+    matches = ranked_with_model(calls)
+    # "samverkan … skolor" weighs 3 and shares words with the call, but the call pays for the buildings
+    assert matches[0].need_id == "buildings"
+    assert matches[0].needs[0][0] == "buildings" and len(matches[0].needs) == 3
+    assert matches[1].need_id == "cycling"
+    # each need's shown score is the model's probability that the call pays for it, best first
+    scores = [score for _, score in matches[0].needs]
+    assert scores == sorted(scores, reverse=True) and 0.0 < scores[0] <= 1.0
+    # the passage is the call's own text, never its page furniture
+    assert "renovering" in matches[0].passage and "Granskad" not in matches[0].passage
+
+
+def test_page_furniture_is_never_a_passage_nor_embedded():
+    from matcher.rank import strip_furniture
+
+    text = ("Stöd till laddinfrastruktur för kommuner.\nGranskad: den 16 juli 2024\nSenast uppdaterad 2024-01-02\n"
+            "Dela sidan")
+    assert strip_furniture(text).split() == "Stöd till laddinfrastruktur för kommuner.".split()
+    doc = make_doc(0, "Laddinfrastruktur", text, "sv")
+    assert all("Granskad" not in c and "Dela sidan" not in c for c in doc.chunks)
+    assert doc.text == text  # the call itself is unchanged (it is what the model recognises a call by)
+
+
+def test_a_call_no_municipality_can_use_goes_last_with_its_reason():
+    calls = [
+        (0, "Call for URBACT IV Experts", "The call for experts is open. Join the pool of experts on cycling and "
+         "public transport.", "en"),
+        (1, "Cykelvägar och kollektivtrafik", "Stöd till cykelinfrastruktur och kollektivtrafik i tätorter.", "sv"),
+    ]
+    matches = ranked_with_model(calls)
+    assert matches[0].eligibility == "ineligible" and matches[0].score == 0.0
+    assert matches[0].reasons == ("rekryterar experter eller granskare, finansierar inga projekt",)
+    assert matches[0].rank_key < matches[1].rank_key

@@ -230,3 +230,23 @@ def test_migrations_on_postgresql_create_the_same_tables(pg_url):
             "channel_state", "meta"} <= tables
     assert score == "double precision"
     s.close()
+
+
+def test_terms_of_an_earlier_reading_are_read_again_once_and_kept(store):
+    """A store written by an earlier version holds terms without the kinds read
+    now: the first cycle reads those calls again and keeps what it read."""
+    import json
+
+    from matcher.eligibility import TERMS_VERSION
+
+    store.sync_source("s", [rec("1", funder="URBACT", title="Call for URBACT IV Experts",
+                                text="Join the pool of experts.", eligibility="Who can apply: individual experts.")], T0)
+    with store.engine.begin() as conn:  # as an earlier version stored it: no version, no kinds
+        conn.execute(text("UPDATE calls SET terms = :t"), {"t": json.dumps({"applicant": "excluded"})})
+    stale = store.calls()
+    assert stale[0].terms is None  # not trusted
+    fresh = store.refresh_terms(stale)
+    assert fresh[0].terms.unusable == ("experts",) and fresh[0].terms.version == TERMS_VERSION
+    again = store.calls()
+    assert again[0].terms == fresh[0].terms  # kept
+    assert store.refresh_terms(again) is again  # the next cycle reads nothing again

@@ -301,6 +301,25 @@ class Store:
                 fields.extend(f for f in json.loads(row.fields) if f not in fields)
         return out
 
+    def refresh_terms(self, calls: list[StoredCall]) -> list[StoredCall]:
+        """``calls`` with their eligibility terms: those stored by an earlier
+        version of the reading (or none) are read again and kept, so that each
+        call is read once per version, not once per cycle."""
+        import dataclasses
+
+        from ..eligibility import terms_from_json
+
+        stale = [c for c in calls if c.terms is None]
+        if not stale:
+            return calls
+        fresh = {}
+        with self.engine.begin() as conn:
+            for c in stale:
+                blob = _terms_json(c.record)
+                conn.execute(text("UPDATE calls SET terms = :t WHERE id = :id"), {"t": blob, "id": c.id})
+                fresh[c.id] = dataclasses.replace(c, terms=terms_from_json(blob))
+        return [fresh.get(c.id, c) for c in calls]
+
     def count_calls(self) -> int:
         with self.engine.connect() as conn:
             return conn.execute(text("SELECT COUNT(*) FROM calls WHERE gone_at IS NULL")).scalar_one()

@@ -187,6 +187,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(devset.ROOT / "matcher/data/ranker.json"))
     ap.add_argument("--model", default="multilingual-e5-small")
     ap.add_argument("--C", type=float, default=1.0)
+    ap.add_argument("--need-C", type=float, default=NEED_C, help="regularisation of the need model")
     ap.add_argument("--dry-run", action="store_true")
     ap.add_argument("--json", action="store_true", help="one JSON object on stdout")
     ap.add_argument("--repeats", type=int, default=1, help="also report oof over this many random splits "
@@ -214,8 +215,8 @@ def main() -> None:
     # the folds are one random split of few calls: further splits show how much the number moves
     extra = [out_of_group(rows, call_folds(rows, seed=SEED + r), Z, args.C) for r in range(1, args.repeats)]
     # which need: fitted out of fold with the same call folds (the shown need is scored by a model blind to the call)
-    need_models = {k: fit_need_model(rows, folds != k) for k in np.unique(folds)}
-    need_all = fit_need_model(rows, np.ones(len(rows.grade), bool))
+    need_models = {k: fit_need_model(rows, folds != k, args.need_C) for k in np.unique(folds)}
+    need_all = fit_need_model(rows, np.ones(len(rows.grade), bool), args.need_C)
     hits = need_hits(rows, need_models, folds)
     hits_in = need_hits(rows, {0: need_all}, np.zeros(len(rows.grade), int))
     result: dict = {"features": len(FEATURES) - len(args.drop or []), "C": args.C, "pairs": int(len(rows.grade)),

@@ -238,7 +238,7 @@ class CallTerms:
 
 
 # terms stored by an earlier version of this reading are read again (the store keeps them with the call)
-TERMS_VERSION = 2
+TERMS_VERSION = 3
 
 
 def terms_to_json(terms: CallTerms) -> str:

@@ -66,17 +66,22 @@ ANCHOR = ("Bidrag till kommuner och städer för klimatomställning: investering
           "för klimatneutrala städer, hållbar mobilitet, energi, byggande och klimatanpassning.")
 
 FEATURES = ("sem_best", "sem_top3", "lex_best", "comb_best", "comb_w23", "weight_best", "breadth", "anchor",
-            "theme_best", "theme_w23",
+            "theme_main",
             "app_lead", "app_partner", "app_excluded", "ineligible", "caveats", "english",
             "transnational", "coord_other", "muni_first", "research_first")
 
 
+from .themes import NAMES as _THEME_NAMES  # noqa: E402
+
 # What says which need a call pays for, per (need, call): the combined score,
 # the same relative to the need's usual score over the pool (a need close to
 # everything is not what every call funds), the gap to the call's best need,
-# the semantic and lexical parts made relative the same way, and the weight.
+# the semantic and lexical parts made relative the same way, and the weight;
+# and, for a broad call that names no theme strongly ("implement your own
+# transition"), which of the city's subjects such money is usually brought to
+# (a learned preference per theme, scaled by how broad the call is).
 NEED_FEATURES = ("comb", "comb_rowz", "comb_gap", "sims_rowz", "lex_rowz", "theme", "theme_gap", "weight",
-                 "weight_broad")
+                 "weight_broad") + tuple(f"broad_{name}" for name in _THEME_NAMES)
 
 
 def _rowz(values: np.ndarray, calls: np.ndarray | None = None) -> np.ndarray:
@@ -110,6 +115,9 @@ def need_feature_rows(ranker: "Ranker", profile: Profile, s: "CityScores",
         "weight": np.broadcast_to(weights - 2.0, comb.shape),
         "weight_broad": (weights - 2.0) * broad,
     }
+    need_themes = ranker.need_themes(profile)
+    for k, name in enumerate(_THEME_NAMES):
+        columns[f"broad_{name}"] = need_themes[:, k:k + 1] * broad
     return np.stack([columns[name] for name in NEED_FEATURES], axis=-1).astype(np.float32)
 
 
@@ -385,10 +393,19 @@ class Ranker:
         # what each call is about, read with its terms (a call stored by an older version: read here)
         self.call_themes = np.array([t.themes if len(t.themes) == len(NAMES) else call_profile(d.title, d.text)
                                      for t, d in zip(self.terms, docs)], dtype=np.float32).reshape(n, len(NAMES))
-        totals = self.call_themes.sum(axis=1, keepdims=True)
-        self.theme_shares = np.where(totals > 0, self.call_themes / np.maximum(totals, 1e-6), 0.0).astype(np.float32)
+        # what a call pays for is its subject (transport, energy, adaptation …); how it is to be done — governance,
+        # engagement, digital tools — every call speaks of, so it counts only in a call that names no subject
+        from .themes import METHODS
+
+        method = np.isin(np.array(NAMES), METHODS)
+        subject = np.where(method[None, :], 0.0, self.call_themes)
+        has_subject = subject.sum(axis=1, keepdims=True) > 0
+        basis = np.where(has_subject, subject, self.call_themes)
+        totals = basis.sum(axis=1, keepdims=True)
+        self.theme_shares = np.where(totals > 0, basis / np.maximum(totals, 1e-6), 0.0).astype(np.float32)
         self.main_theme = self.theme_shares.argmax(axis=1) if n else np.zeros(0, np.int64)
         self.main_theme_named = totals[:, 0] > 0
+
         details = [_details(d.eligibility or "") for d in docs]
         app = [t.applicant for t in self.terms]
         # the call-level feature columns, the same for every city
@@ -532,18 +549,15 @@ class Ranker:
         weights = np.array([n.weight for n in profile.needs], dtype=np.float32)
         sem_best, sem_top3 = _best_and_top3(sims)
         comb_best, weight_best, comb_w23 = _best_by_weight(comb, weights)
-        # needs × calls: how much of what the call is about each need names (the call's themes as shares)
+        # the call's main subject: how much of it the city's needs of weight 2–3 name (a call on adaptation
+        # fits a city with no adaptation priority poorly, however close its words come to the city's needs)
         need_themes = self.need_themes(profile)
-        theme = need_themes @ self.theme_shares.T
         high = weights >= 2
-        theme_w23 = theme[high].max(axis=0) if high.any() else np.zeros(len(self.docs), np.float32)
-        # the call's main theme: how much of it the city's needs of weight 2–3 name
         theme_main = need_themes[high].max(axis=0)[self.main_theme] if high.any() else \
             np.zeros(len(self.docs), np.float32)
         theme_main = np.where(self.main_theme_named, theme_main, np.float32(0.0))
         columns = {
-            "theme_best": theme_main,
-            "theme_w23": theme_w23,
+            "theme_main": theme_main,
             "sem_best": sem_best * np.float32(a_s) - offset_s,
             "sem_top3": sem_top3 * np.float32(a_s) - offset_s,
             "lex_best": (lex.max(axis=0) - np.float32(mean_l)) * np.float32(a_l),

@@ -21,7 +21,7 @@ import numpy as np
 THEMES: dict[str, tuple[str, ...]] = {
     "mobility": ("kollektivtrafik", "public transport", "cykel", "cykl", "cycling", "cycle", "bicycl", "gång- och", "gångtrafik", "gående", "walking",
                  "pedestrian", "resande", "resor", "mobility", "mobilitet", "tram", "spårväg", "buss", "bus ",
-                 "modal shift", "commut", "pendl", "transport", "hållbart resande", "multimodal", "hubs",
+                 "modal shift", "commut", "pendl", "hållbart resande", "multimodal", "hubs",
                  "street space", "gatu", "bilpool", "car sharing", "parkering", "parking"),
     "vehicles": ("elfordon", "electric vehicle", "ev ", "laddinfrastruktur", "laddstation", "laddning", "laddpunkt",
                  "charging", "snabbladd", "fossilfri", "fossil-free", "fordon", "vehicle", "drivmedel", "fuel",
@@ -80,6 +80,8 @@ THEMES: dict[str, tuple[str, ...]] = {
                 "scenario", "modelling", "modellering", "plattform", "platform"),
 }
 NAMES = tuple(THEMES)
+# themes that say how a call is to be carried out rather than what it pays for
+METHODS = ("governance", "engagement", "digital")
 
 def _stem(stem: str) -> str:
     """A stem is a word start; one written with a trailing space is a whole word."""

@@ -94,6 +94,8 @@ def main() -> None:
         if d.get("eligibility") != "ineligible":
             by_city.setdefault(city, []).append((d.get("rank_key", score), score, grade_of(city, source, native,
                                                                                            title, identifier, url)[0]))
+    # the most any ranking could send without a call graded ≤ 1: each city's labelled relevant open calls, at most `top`
+    relevant_open = {city: sum(1 for _, _, g in rows_ if g is not None and g >= 2) for city, rows_ in by_city.items()}
     thresholds = {}
     for t in (0.5, 0.6, 0.7, 0.8, 0.9):
         chosen = [g for rows_ in by_city.values() for _, score, g in sorted(rows_, key=lambda r: -r[0])[:top]
@@ -115,7 +117,8 @@ def main() -> None:
               "share_le_1": round(len(low) / len(sent), 4) if sent else None,
               "unlabelled": len(unlabelled), "by_grade": {g: sum(1 for s in sent if s["grade"] == g) for g in range(4)},
               "low": sorted(low, key=lambda s: -s["score"]), "matches_stored": len(matched),
-              "by_threshold": thresholds}
+              "by_threshold": thresholds, "relevant_open": relevant_open,
+              "best_possible": sum(min(top, v) for v in relevant_open.values())}
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return
@@ -125,6 +128,8 @@ def main() -> None:
         print(f"  ≤1  {s['city']:10s} {s['score']:.3f}  grade {s['grade']}  {s['title']}")
     for s in unlabelled:
         print(f"  unlabelled: {s['city']} {s['title']}")
+    print(f"relevant (≥ 2) open calls per city: {relevant_open}; a perfect ranking would send "
+          f"{result['best_possible']} with none ≤ 1")
     print("had min_score been … (each city's first", top, "eligible matches):",
           "; ".join(f"{t}: {v['sent']} sent, {100 * (v['share_le_1'] or 0):.1f} % ≤ 1" for t, v in thresholds.items()))
 

@@ -140,6 +140,9 @@ def report(rows: Rows, p2: np.ndarray, key: np.ndarray, mask: np.ndarray | None 
     probs = np.where(inel, 0.0, p2)[mask]
     labels = (rows.grade[mask] >= 2).astype(float)
     out["brier"] = round(float(((probs - labels) ** 2).mean()), 4)
+    # what a threshold (min_score) lets through: the share of pairs at or above it that are graded ≥ 2
+    out["precision_at"] = {t: round(float(labels[probs >= t].mean()), 3) if (probs >= t).any() else None
+                           for t in (0.5, 0.6, 0.7, 0.8, 0.9)}
     return out
 
 
@@ -193,7 +196,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1, help="also report oof over this many random splits "
                                                           "(mean, standard deviation)")
     ap.add_argument("--eligible-only", action="store_true", help="fit on the pairs the city can apply for")
-    ap.add_argument("--drop", nargs="*", help="features left out (for trying simpler models; not saved)")
+    ap.add_argument("--drop", nargs="*", help="features left out (their weights are zero in the model written)")
     args = ap.parse_args()
     global ELIGIBLE_ONLY
     ELIGIBLE_ONLY = args.eligible_only
@@ -208,7 +211,7 @@ def main() -> None:
         unknown = set(args.drop) - set(FEATURES)
         if unknown:
             sys.exit(f"unknown features: {', '.join(sorted(unknown))}")
-        rows.X[:, [FEATURES.index(f) for f in args.drop]] = 0.0  # a zero column gets a zero weight
+        rows.X[:, [FEATURES.index(f) for f in args.drop]] = 0.0
     folds = call_folds(rows)
     views = {"loco": rows.city, "oof": folds, "lofo": rows.funder}
     scored = {name: out_of_group(rows, groups, Z, args.C) for name, groups in views.items()}
@@ -255,8 +258,8 @@ def main() -> None:
                 print(f"  oof over {args.repeats} splits (mean, sd): {json.dumps(views_['oof_splits'])}")
     for name, h in heads_all.items():
         print(name, dict(zip(FEATURES, [round(v, 2) for v in h["coef"]])), file=sys.stderr)
-    if args.drop and not args.dry_run:
-        sys.exit("--drop is for trying: refit without it to write a model")
+    if args.drop:  # a column of zeros gets a weight of exactly zero: the model written ignores those features
+        model["dropped"] = sorted(args.drop)
     if not args.dry_run:
         RankerModel(model)  # refuses what it could not load
         Path(args.out).write_text(json.dumps(model, indent=1) + "\n", encoding="utf-8")

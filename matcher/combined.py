@@ -11,6 +11,7 @@ import numpy as np
 
 from .config import Profile
 from .models import StoredCall
+from .safety import safe_url
 
 # two needs are alike when their vectors are closer than ALIKE_QUANTILE of all
 # pairs of needs in the deployment (models differ in how high cosines run)
@@ -92,7 +93,7 @@ def joint_opportunities(matches: dict[str, list[dict]], calls: dict[int, StoredC
             if len(group) < 2:
                 continue
             out.append(Opportunity(
-                call_id=call_id, title=call.record.title, funder=call.record.funder, url=call.record.url,
+                call_id=call_id, title=call.record.title, funder=call.record.funder, url=safe_url(call.record.url),
                 deadline=call.next_deadline(at), cities=sorted(c for c, _, _ in group),
                 needs={c: need_texts.get((c, n), n) for c, n, _ in group},
                 total_relevance=sum(s for _, _, s in group), consortium=rewards_consortia(call)))

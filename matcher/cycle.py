@@ -18,6 +18,7 @@ from .embed import Embedder, embed_cached
 from .errors import FetchError, FundbotError, SourceError
 from .models import Match, StoredCall
 from .rank import ANCHOR, CallDoc, Feedback, Ranker, RankerModel, call_views, make_doc, need_texts
+from .safety import clean_record, safe_url
 from .sources import ADAPTERS, FetchContext
 from .sources.fetch import Fetcher, HttpFetcher, NotModified, SnapshotFetcher
 from .store import Store
@@ -127,8 +128,17 @@ def fetch_source(dep: Deployment, store: Store, source: SourceSpec, clock: Clock
         log.warning("source %s: %s", source.id, outcome["error"])
         store.record_fetch(source.id, clock.now, ok=False, error=outcome["error"])
         return outcome
+    # everything a feed says is cleaned once, here, where every adapter's records pass (matcher.safety)
+    cleaned = [clean_record(r) for r in records]
+    records = [r for r, _ in cleaned]
+    unsafe_links = sum(1 for _, dropped in cleaned if dropped)
     outcome["ok"] = True
     outcome["items"] = len(records)
+    if unsafe_links:
+        outcome["unsafe_links"] = unsafe_links
+        outcome["warning"] = (f"{unsafe_links} item(s) had a link that is not an http(s) address; "
+                              "the link was dropped, the call kept")
+        log.warning("source %s: %s", source.id, outcome["warning"])
     previous = state.get("items") or 0
     if not records and previous >= SUSPICIOUS_DROP:
         outcome["warning"] = f"0 calls listed where the last fetch had {previous}; kept the known calls"
@@ -137,7 +147,7 @@ def fetch_source(dep: Deployment, store: Store, source: SourceSpec, clock: Clock
         return outcome
     result = store.sync_source(source.id, records, clock.now, at=clock.at)
     outcome["new"], outcome["changed"], outcome["gone"] = len(result.new), len(result.changed), len(result.gone)
-    store.record_fetch(source.id, clock.now, ok=True, items=len(records),
+    store.record_fetch(source.id, clock.now, ok=True, items=len(records), warning=outcome["warning"],
                        validators=getattr(fetcher, "new_validators", None) or None)
     log.info("source %s: %d calls (%d new, %d changed, %d gone)", source.id, len(records),
              outcome["new"], outcome["changed"], outcome["gone"])
@@ -335,7 +345,7 @@ def queue_and_send(dep: Deployment, store: Store, channels: dict[str, Channel], 
                 if call is None or m is None:
                     continue  # closed or gone since queued: nothing to suggest any more
                 items.append(DigestItem(
-                    delivery_id=d.id, title=call.record.title, funder=call.record.funder, url=call.record.url,
+                    delivery_id=d.id, title=call.record.title, funder=call.record.funder, url=safe_url(call.record.url),
                     deadline=call.next_deadline(clock.at), status=call.status(clock.at), score=m.score,
                     need_id=m.need_id, need_text=m.need_text, passage=m.passage,
                     programme=call.record.programme, budget=call.record.budget, caveats=m.caveats,
@@ -397,7 +407,7 @@ def send_notices(dep: Deployment, store: Store, channels: dict[str, Channel], pr
         if call is None or parent is None:
             continue
         notice = Notice(delivery_id=d.id, kind=d.kind.split(":")[0], city_id=city, language=profile.city.language,
-                        title=call.record.title, url=call.record.url, deadline=call.next_deadline(clock.at),
+                        title=call.record.title, url=safe_url(call.record.url), deadline=call.next_deadline(clock.at),
                         status=call.status(clock.at), budget=call.record.budget,
                         fields=tuple((d.need_id or "").split(",")) if d.need_id else (),
                         thread=parent.message_ref, timezone=dep.settings.timezone)
@@ -460,7 +470,7 @@ def send_coordination(dep: Deployment, store: Store, channels: dict[str, Channel
             cities = ", ".join(names.get(c, c) for c in o.cities)
             shared = "; ".join(sorted(set(o.needs.values())))[:600]
             items.append(DigestItem(
-                delivery_id=d.id, title=o.title, funder=o.funder, url=o.url, deadline=o.deadline,
+                delivery_id=d.id, title=o.title, funder=o.funder, url=safe_url(o.url), deadline=o.deadline,
                 status=call.status(clock.at), score=o.total_relevance / len(o.cities), need_id=cities,
                 need_text=f"{cities}" + (" · konsortium" if o.consortium else ""), passage=shared,
                 programme=call.record.programme, budget=call.record.budget))

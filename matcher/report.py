@@ -6,7 +6,6 @@ replaces: the calls each city is offered that it was not, and those gone."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import html
 import json
@@ -19,6 +18,7 @@ from sqlalchemy import text
 from .combined import gaps_by_theme, joint_opportunities, need_coverage
 from .config import Deployment
 from .rank import need_texts
+from .safety import SafeCsvWriter, safe_url
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def to_json(data: dict) -> dict:
         "today": data["today"],
         "threshold": data["threshold"],
         "calls": [{"id": c.id, "source": c.record.source, "identifier": c.record.identifier, "title": c.record.title,
-                   "funder": c.record.funder, "url": c.record.url, "status": c.status(at),
+                   "funder": c.record.funder, "url": safe_url(c.record.url), "status": c.status(at),
                    "deadline": (d.isoformat() if (d := c.next_deadline(at)) else None),
                    "deadlines": [x.isoformat() for x in c.record.deadlines], "budget": c.record.budget}
                   for c in data["calls"].values()],
@@ -164,7 +164,7 @@ def write_gaps_csv(path: Path, data: dict) -> None:
     """Every need of weight 2–3 with its best open call and whether it is a gap — for the agencies."""
     names = {p.city.id: p.city.name for p in data["profiles"]}
     with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
+        w = SafeCsvWriter(fh)
         w.writerow(["city", "city_name", "need_id", "need", "weight", "theme", "best_call_id", "best_call_title",
                     "best_call_funder", "best_relevance", "gap"])
         for g in data["coverage"]:
@@ -176,14 +176,14 @@ def write_gaps_csv(path: Path, data: dict) -> None:
 
 def write_csv(path: Path, data: dict) -> None:
     with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
+        w = SafeCsvWriter(fh)
         w.writerow(["city", "call_id", "title", "funder", "score", "need_id", "eligibility", "deadline", "url"])
         for city, rows in data["matches"].items():
             for m in rows:
                 call = data["calls"][m["call_id"]]
                 d = call.next_deadline(data["at"])
                 w.writerow([city, call.id, call.record.title, call.record.funder, f"{m['score']:.4f}", m["need_id"],
-                            m["eligibility"], d.isoformat() if d else "", call.record.url or ""])
+                            m["eligibility"], d.isoformat() if d else "", safe_url(call.record.url) or ""])
 
 
 def _ics_text(value: str) -> str:
@@ -228,7 +228,7 @@ def write_ics(path: Path, city: str, data: dict, reminder_days: int, lang: str =
                   _fold("DESCRIPTION:" + _ics_text(
                       f"{call.record.funder}. {t['relevance']} {m['score']:.2f}. {t['need']}: {m['need_id']}."
                       + (f" {t['caveats']}: {'; '.join(m['caveats'])}." if m.get("caveats") else "")
-                      + f" {call.record.url or ''}")),
+                      + f" {safe_url(call.record.url) or ''}")),
                   "BEGIN:VALARM", "ACTION:DISPLAY", f"TRIGGER:-P{reminder_days}D",
                   _fold("DESCRIPTION:" + _ics_text(call.record.title)), "END:VALARM", "END:VEVENT"]
     lines.append("END:VCALENDAR")
@@ -367,7 +367,8 @@ def _deadline(c, data: dict, t: dict) -> str:
 
 def _call_link(c) -> str:
     e = html.escape
-    return f'<a href="{e(c.record.url)}">{e(c.record.title)}</a>' if c.record.url else e(c.record.title)
+    url = safe_url(c.record.url)
+    return f'<a href="{e(url)}">{e(c.record.title)}</a>' if url else e(c.record.title)
 
 
 def write_html(out: Path, data: dict, lang: str) -> None:
@@ -443,7 +444,7 @@ def write_html(out: Path, data: dict, lang: str) -> None:
         gone = ""
         if change["dropped"]:
             gone = (f'<h2>{e(t["dropped"])}</h2><ul>'
-                    + "".join(f'<li><a href="{e(d["url"])}">{e(d["title"] or "")}</a></li>' if d.get("url")
+                    + "".join(f'<li><a href="{e(safe_url(d["url"]))}">{e(d["title"] or "")}</a></li>' if safe_url(d.get("url"))
                               else f'<li>{e(d["title"] or "")}</li>' for d in change["dropped"]) + "</ul>")
         page = (f'{head}<ol class=ranked>{"".join(items) or "<li>" + e(t["none"]) + "</li>"}</ol>{gone}'
                 f'<h2>{e(t["covered"])}</h2><table><tr><th>{e(t["need"])}</th><th>{e(t["weight"])}</th>'

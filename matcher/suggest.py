@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 
 from .config import Deployment, Profile
+from .safety import safe_url
 from .store import Store
 
 
@@ -43,7 +44,7 @@ def suggestions(store: Store, profile: Profile, *, top: int = 10,
             "identifier": call.record.identifier,
             "title": call.record.title,
             "funder": call.record.funder,
-            "url": call.record.url,
+            "url": safe_url(call.record.url),
             "score": r.score,
             "need_id": r.need_id,
             "need_text": needs[r.need_id].text if r.need_id in needs else detail.get("need_text"),

@@ -20,6 +20,7 @@ class LocalServer:
     def __init__(self):
         self.routes: dict[str, object] = {}
         self.log: list[tuple[float, str, str, dict]] = []  # (time, method, path, headers)
+        self.bodies: list[tuple[str, bytes]] = []  # (path, request body)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -30,9 +31,9 @@ class LocalServer:
 
             def _serve(self):
                 length = int(self.headers.get("Content-Length", 0) or 0)
-                if length:
-                    self.rfile.read(length)
+                body = self.rfile.read(length) if length else b""
                 server.log.append((time.monotonic(), self.command, self.path, dict(self.headers)))
+                server.bodies.append((self.path, body))
                 reply = server.reply_for(self)
                 if reply.delay:
                     time.sleep(reply.delay)

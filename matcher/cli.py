@@ -18,6 +18,17 @@ from .errors import ConfigError, FundbotError
 log = logging.getLogger("fundbot")
 
 
+def _positive(value: str) -> int:
+    """A count of at least 1 (argparse type)."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return n
+
+
 class UsageError(FundbotError):
     """Bad usage: exit code 2."""
 
@@ -53,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     suggest = sub.add_parser("suggest", parents=[common], help="ranked calls for one city")
     suggest.add_argument("--city", required=True, metavar="ID")
-    suggest.add_argument("--top", type=int, default=10, metavar="N")
+    suggest.add_argument("--top", type=_positive, default=10, metavar="N")
     suggest.add_argument("--json", action="store_true")
 
     status = sub.add_parser("status", parents=[common], help="source health and pending deliveries")
@@ -71,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", parents=[common], help="the combined view as static files")
     rep.add_argument("--out", required=True, metavar="DIR")
+    rep.add_argument("--force", action="store_true", help="write into a folder that holds other files")
     rep.add_argument("--lang", choices=["sv", "en"], default="sv")
 
     mark = sub.add_parser("mark", parents=[common], help="record a city's decision on a call")
@@ -360,11 +372,20 @@ def cmd_report(args) -> int:
 
     from .report import write_report
 
+    from .report import MARKER
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out: {args.out} is a file, not a folder")
+    if out.is_dir() and not args.force and any(out.iterdir()) and not (out / MARKER).exists() \
+            and not ((out / "report.json").exists() and (out / "index.html").exists()):
+        raise UsageError(f"--out: {args.out} holds files fundbot did not write; give an empty or new folder, "
+                         "or pass --force")
     dep = _load(args)
     store = _open_store(dep)
     embedder = _embedder(dep.settings, dep.resolve(dep.settings.matcher.cache_dir), _progress)
     try:
-        doc = write_report(dep, store, embedder, Path(args.out), args.lang)
+        doc = write_report(dep, store, embedder, out, args.lang)
     except ValueError as exc:
         raise FundbotError(str(exc)) from exc
     print(f"wrote {args.out}: {len(doc['calls'])} calls, {len(doc['cities'])} cities, "

@@ -364,6 +364,35 @@ def load_settings(config_path: str | Path = "config.toml") -> Settings:
     return settings
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` (links followed) lies inside ``folder``."""
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def manifest_problems(snapshot: Path) -> list[str]:
+    """What is wrong with a snapshot folder's ``manifest.json``: every entry
+    must name a file inside the folder (no ``..``, no absolute path, no link out)."""
+    import json
+
+    manifest = snapshot / "manifest.json"
+    if not snapshot.is_dir() or not manifest.exists():
+        return []
+    try:
+        entries = json.loads(manifest.read_text(encoding="utf-8"))["responses"]
+        items = list(entries.items())
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+        return [f"{manifest.name}: not a manifest ({type(exc).__name__}: {exc})"]
+    problems = []
+    for url, name in items:
+        if not isinstance(name, str) or not _inside(snapshot / name, snapshot):
+            problems.append(f"{manifest.name}: responses[{url!r}]: {name!r} is outside the snapshot folder")
+    return problems
+
+
 def load(config_path: str | Path = "config.toml") -> Deployment:
     """Load and validate the config, every source file and every profile.
 
@@ -396,8 +425,12 @@ def load(config_path: str | Path = "config.toml") -> Deployment:
             if spec.snapshot:
                 snap = Path(spec.snapshot)
                 snap = snap if snap.is_absolute() else feeds_dir / snap
-                if not snap.exists():
+                if not _inside(snap, feeds_dir):
+                    errors.append(f"{label}: snapshot: {spec.snapshot!r} is outside the feeds folder")
+                elif not snap.exists():
                     errors.append(f"{label}: snapshot: no such file or folder {spec.snapshot!r}")
+                else:
+                    errors.extend(f"{label}: snapshot: {problem}" for problem in manifest_problems(snap))
             sources.append(spec)
 
     profiles: list[Profile] = []

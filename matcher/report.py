@@ -492,11 +492,21 @@ def write_html(out: Path, data: dict, lang: str) -> None:
     (out / "gaps.html").write_text(_page(t["gaps"], "".join(body), lang, t), encoding="utf-8")
 
 
+# a report folder holds this file: `report --out` writes again only into a folder that has it (or --force)
+MARKER = ".fundbot-report"
+
+
 def write_report(dep: Deployment, store: Store, embedder, out: Path, lang: str = "sv") -> dict:
     data = collect(dep, store, embedder)
     out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("written by fundbot report\n", encoding="utf-8")
     (out / "calendars").mkdir(exist_ok=True)
-    data["changes"] = changes_since(read_previous(out / "report.json"), data)
+    try:
+        data["changes"] = changes_since(read_previous(out / "report.json"), data)
+    except (TypeError, KeyError, AttributeError, ValueError) as exc:  # a report.json of another shape
+        log.warning("%s: not a report this run can compare with (%s: %s); nothing is marked new",
+                    out / "report.json", type(exc).__name__, exc)
+        data["changes"] = changes_since(None, data)
     doc = to_json(data)
     (out / "report.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
     write_csv(out / "matches.csv", data)

@@ -93,6 +93,7 @@ def test_links_stored_or_reported_by_an_earlier_version_never_become_links(deplo
     # an older report in the folder lists a call "no longer suggested", with a script link
     out = tmp_path / "report"
     out.mkdir()
+    (out / "index.html").write_text("<!doctype html>")  # a report folder as an earlier version left it
     (out / "report.json").write_text(json.dumps({
         "today": "2026-11-01", "threshold": 0.0,
         "calls": [{"id": 999, "identifier": "OLD-1", "title": "Gammal", "url": BAD_LINKS[1]}],
@@ -121,3 +122,96 @@ def test_links_stored_or_reported_by_an_earlier_version_never_become_links(deplo
             for body in bodies:
                 assert_clean(body, kind)
                 assert "Action.OpenUrl" not in body and "<https" not in body
+
+
+# --- careless operators ----------------------------------------------------------------------------
+
+
+def test_report_refuses_a_file_and_a_folder_of_other_files_and_survives_a_bad_old_report(deployment, tmp_path):
+    deployment.cli("run", "--once", "--offline", check=True)
+    target = tmp_path / "a-file.txt"
+    target.write_text("keep me")
+    proc = deployment.cli("report", "--out", str(target))
+    assert proc.returncode == 2 and "is a file, not a folder" in proc.stderr and "Traceback" not in proc.stderr
+    assert target.read_text() == "keep me"
+    other = tmp_path / "website"
+    other.mkdir()
+    (other / "index.html").write_text("the municipality's own page")
+    proc = deployment.cli("report", "--out", str(other))
+    assert proc.returncode == 2 and "did not write" in proc.stderr and "--force" in proc.stderr
+    assert (other / "index.html").read_text() == "the municipality's own page"  # nothing replaced
+    deployment.cli("report", "--out", str(other), "--force", check=True)  # the operator insists
+    # a folder fundbot wrote is written again; a malformed old report.json there is only a warning
+    (other / "report.json").write_text(json.dumps({"calls": 5, "matches": "x", "threshold": "y"}))
+    proc = deployment.cli("report", "--out", str(other), check=True)
+    assert "not a report this run can compare with" in proc.stderr and "Traceback" not in proc.stderr
+    (other / "report.json").write_text("{not json")
+    proc = deployment.cli("report", "--out", str(other), check=True)
+    assert "not a report this run can compare with" in proc.stderr
+
+
+def test_suggest_refuses_a_count_that_is_not_positive(deployment):
+    deployment.cli("run", "--once", "--offline", check=True)
+    for bad in ("-5", "0", "ten"):
+        proc = deployment.cli("suggest", "--city", "norrby", "--top", bad)
+        assert proc.returncode == 2 and "--top" in proc.stderr and "Traceback" not in proc.stderr, bad
+    ok = json.loads(deployment.cli("suggest", "--city", "norrby", "--top", "2", "--json", check=True).stdout)
+    assert len(ok["suggestions"]) == 2
+
+
+# --- nothing outside the deployment is read ------------------------------------------------------
+
+
+def test_a_manifest_entry_outside_its_snapshot_folder_is_refused_and_never_read(deployment, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:SECRET-LINE")
+    folder = deployment.root / "feeds/snapshots/eu"
+    manifest = folder / "manifest.json"
+    entries = {"https://api.example/page1": "../../../" + str(secret.relative_to(tmp_path.anchor)),
+               "https://api.example/page2": str(secret)}
+    manifest.write_text(json.dumps({"responses": entries}))
+    check = deployment.cli("check")
+    assert check.returncode == 2, check.stderr
+    assert "feeds/eu.toml: snapshot: manifest.json: responses['https://api.example/page1']" in check.stderr
+    assert "is outside the snapshot folder" in check.stderr and "page2" in check.stderr
+    # and a run reads nothing from outside (the source fails, the others go on)
+    manifest.unlink()
+    link = folder / "page-evil.json"
+    link.symlink_to(secret)  # a link out of the folder, without a manifest
+    manifest.write_text(json.dumps({"responses": {"https://api.example/x": "page-evil.json"}}))
+    run = deployment.cli("run", "--once", "--offline", "--json")
+    assert "SECRET-LINE" not in run.stdout + run.stderr
+    assert deployment.cli("check").returncode == 2
+
+
+def test_a_snapshot_path_outside_the_feeds_folder_is_refused(deployment, tmp_path):
+    path = deployment.root / "feeds/eu.toml"
+    path.write_text(path.read_text().replace('snapshot = "snapshots/eu"', f'snapshot = "{tmp_path}"'))
+    check = deployment.cli("check")
+    assert check.returncode == 2 and "feeds/eu.toml: snapshot:" in check.stderr
+    assert "outside the feeds folder" in check.stderr
+
+
+# --- every channel keeps its platform's limits ---------------------------------------------------
+
+
+def test_a_100_kb_title_still_makes_teams_cards_teams_accepts(deployment, monkeypatch):
+    title = "Klimat " * 15_000  # about 100 KB
+    deployment.retitle_vinnova_round(title)
+    for city in ("norrby", "sunnana"):
+        path = deployment.root / f"profiles/{city}.toml"
+        path.write_text(path.read_text().replace('kind = "console"', 'kind = "teams"\ntarget = "NORRBY_HOOK"'))
+    with LocalServer() as server:
+        def teams(handler):  # Teams refuses payloads over about 28 KB
+            length = int(handler.headers.get("Content-Length", 0) or 0)
+            return Reply(413 if length > 28_000 else 202, b"", {"Content-Type": "text/plain"})
+
+        server.routes["/hook"] = teams
+        monkeypatch.setenv("NORRBY_HOOK", f"{server.url}/hook")
+        summary = json.loads(deployment.cli("run", "--once", "--offline", "--json", check=True).stdout)
+        bodies = [b for p, b in server.bodies if p.startswith("/hook")]
+    assert summary["deliveries"]["sent"] > 0 and summary["deliveries"]["failed"] == 0
+    assert summary["deliveries"]["pending"] == 0
+    assert bodies and max(len(b) for b in bodies) <= 24_000
+    cards = [json.dumps(json.loads(b), ensure_ascii=False) for b in bodies]
+    assert any("Klimat Klimat" in c and "…" in c for c in cards)  # the title is there, cut

@@ -13,6 +13,15 @@ from . import Digest, DigestItem, NotConfigured, SendResult
 from .blocks import format_date, labels
 
 MAX_ITEMS = 20  # per card; longer digests are split
+# Teams refuses a payload over about 28 KB: a card is kept under this many bytes (JSON as sent), and each
+# field of an item is cut to a length no funder's text needs
+MAX_BYTES = 24_000
+LIMITS = {"title": 300, "funder": 150, "need": 300, "passage": 600, "caveats": 400, "notice": 2000}
+
+
+def _cut(text: str | None, limit: int) -> str:
+    text = text or ""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def plain(text: str | None) -> str:
@@ -20,27 +29,56 @@ def plain(text: str | None) -> str:
     return re.sub(r"([\\[\]()*_`~<>#|])", r"\\\1", text or "")
 
 
+def item_blocks(digest: Digest, item: DigestItem) -> list[dict]:
+    """One suggestion's part of a card, every field within LIMITS."""
+    t = labels(digest.language)
+    deadline = format_date(item.deadline, digest.language, digest.timezone) if item.deadline else t["rolling"]
+    body = [
+        {"type": "TextBlock", "weight": "Bolder", "wrap": True, "separator": True,
+         "text": plain(_cut(item.title, LIMITS["title"]))},
+        {"type": "FactSet", "facts": [
+            {"title": t["funder"], "value": plain(_cut(item.funder, LIMITS["funder"]))},
+            {"title": t["deadline"], "value": deadline},
+            {"title": t["relevance"], "value": f"{round(item.score * 100)} %"},
+            {"title": t["need"], "value": plain(_cut(item.need_text, LIMITS["need"]))},
+        ]},
+        {"type": "TextBlock", "wrap": True, "isSubtle": True, "text": plain(_cut(item.passage, LIMITS["passage"]))},
+    ]
+    if item.caveats:
+        body.append({"type": "TextBlock", "wrap": True, "color": "Warning",
+                     "text": plain(_cut(f"{t['caveats']}: " + "; ".join(item.caveats), LIMITS["caveats"]))})
+    if item.url:
+        body.append({"type": "ActionSet", "actions": [{"type": "Action.OpenUrl", "title": "↗", "url": item.url}]})
+    return body
+
+
+def size(payload: dict) -> int:
+    """Bytes of the payload as it is posted."""
+    import json
+
+    return len(json.dumps(payload).encode("utf-8"))
+
+
+def batches(digest: Digest) -> list[list[DigestItem]]:
+    """The digest's items in cards of at most MAX_ITEMS items and MAX_BYTES bytes."""
+    out: list[list[DigestItem]] = []
+    current: list[DigestItem] = []
+    for item in digest.items:
+        if current and (len(current) >= MAX_ITEMS or size(card(digest, current + [item])) > MAX_BYTES):
+            out.append(current)
+            current = []
+        current.append(item)
+    if current:
+        out.append(current)
+    return out
+
+
 def card(digest: Digest, items: list[DigestItem]) -> dict:
     t = labels(digest.language)
     body: list[dict] = [{"type": "TextBlock", "size": "Large", "weight": "Bolder", "wrap": True,
                          "text": plain(t["header"].format(name=digest.city_name))}]
     for item in items:
-        deadline = format_date(item.deadline, digest.language, digest.timezone) if item.deadline else t["rolling"]
-        body += [
-            {"type": "TextBlock", "weight": "Bolder", "wrap": True, "separator": True, "text": plain(item.title)},
-            {"type": "FactSet", "facts": [
-                {"title": t["funder"], "value": plain(item.funder)},
-                {"title": t["deadline"], "value": deadline},
-                {"title": t["relevance"], "value": f"{round(item.score * 100)} %"},
-                {"title": t["need"], "value": plain(item.need_text)},
-            ]},
-            {"type": "TextBlock", "wrap": True, "isSubtle": True, "text": plain(item.passage[:600])},
-        ]
-        if item.caveats:
-            body.append({"type": "TextBlock", "wrap": True, "color": "Warning",
-                         "text": plain(f"{t['caveats']}: " + "; ".join(item.caveats))})
-        if item.url:
-            body.append({"type": "ActionSet", "actions": [{"type": "Action.OpenUrl", "title": "↗", "url": item.url}]})
+        body += item_blocks(digest, item)
     body.append({"type": "TextBlock", "wrap": True, "isSubtle": True, "size": "Small",
                  "text": plain(t["footer"].format(city=digest.city_id))})
     return {"type": "message", "attachments": [{
@@ -72,8 +110,7 @@ class TeamsChannel:
     def send(self, spec: ChannelSpec, digest: Digest, confirm) -> SendResult:
         url = self._url(spec)
         sent: list[int] = []
-        for k in range(0, len(digest.items), MAX_ITEMS):
-            items = list(digest.items[k:k + MAX_ITEMS])
+        for items in batches(digest):
             try:
                 self._post(url, card(digest, items))
             except Exception as exc:  # noqa: BLE001 - transient: retried next cycle
@@ -91,5 +128,6 @@ class TeamsChannel:
         self._post(self._url(spec), {"type": "message", "attachments": [{
             "contentType": "application/vnd.microsoft.card.adaptive",
             "content": {"type": "AdaptiveCard", "version": "1.4",
-                        "body": [{"type": "TextBlock", "wrap": True, "text": plain(text)}]}}]})
+                        "body": [{"type": "TextBlock", "wrap": True,
+                                  "text": plain(_cut(text, LIMITS["notice"]))}]}}]})
         return "teams"

@@ -66,6 +66,11 @@ class SnapshotFetcher:
                     entries = json.loads(manifest.read_text(encoding="utf-8"))["responses"]
                 except (ValueError, KeyError, TypeError) as exc:
                     raise FetchError(f"snapshot manifest {manifest} is invalid: {exc}") from exc
+                from ..config import manifest_problems
+
+                problems = manifest_problems(path)
+                if problems:  # a recorded response is only ever read from inside its own folder
+                    raise FetchError(f"snapshot {path}: " + "; ".join(problems))
                 self.manifest = {_normal_url(u): path / f for u, f in entries.items()}
                 files = list(self.manifest.values())
             else:

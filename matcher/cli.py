@@ -159,9 +159,11 @@ def cmd_run(args) -> int:
     out = sys.stderr if args.json else sys.stdout
     channels, unavailable = build_channels(out, dep.settings)
     embedder = _embedder(dep.settings, dep.resolve(dep.settings.matcher.cache_dir), _progress)
-    clock = make_clock(dep, offline=args.offline, as_of=args.as_of)
-    report = run_cycle(dep, store, embedder, channels, clock, offline=args.offline, progress=_progress,
-                       unavailable=unavailable)
+    # one cycle at a time on a store: a second `run` (or a `serve` job) waits, then gives up with the reason
+    with store.cycle_lock(dep.settings.store.lock_wait_seconds, notify=lambda m: print(f"fundbot: {m}", file=sys.stderr)):
+        clock = make_clock(dep, offline=args.offline, as_of=args.as_of)
+        report = run_cycle(dep, store, embedder, channels, clock, offline=args.offline, progress=_progress,
+                           unavailable=unavailable)
     for notice in report.notices:
         print(f"fundbot: {notice}", file=sys.stderr)
     if args.json:

@@ -33,6 +33,8 @@ class _Strict(BaseModel):
 
 class StoreSettings(_Strict):
     url: str = "sqlite:///fundbot.db"
+    # a cycle waits this long for another cycle on the same store to finish, then exits 1
+    lock_wait_seconds: float = Field(600.0, ge=0.0, le=86400.0)
 
     @field_validator("url")
     @classmethod

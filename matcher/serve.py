@@ -168,13 +168,23 @@ class Jobs:
     def fetch(self, source_id: str) -> dict:
         from .cycle import fetch_source
 
+        from .errors import StoreError
+
         source = next(s for s in self.dep.sources if s.id == source_id)
-        with self.busy:
-            outcome = fetch_source(self.dep, self.store, source, self.clock(), offline=self.offline)
+        try:
+            with self.busy, self._cycle():
+                outcome = fetch_source(self.dep, self.store, source, self.clock(), offline=self.offline)
+        except StoreError as exc:  # another cycle held the store too long: this job runs again at its next time
+            log.warning("source %s: %s", source.id, exc)
+            return {"ok": False, "error": str(exc)}
         log.info("source %s: %s", source.id,
                  f"ok, {outcome['items']} calls ({outcome['new']} new, {outcome['changed']} changed)"
                  if outcome["ok"] else f"failed: {outcome['error']}")
         return outcome
+
+    def _cycle(self):
+        """The store-wide cycle lock: a `run --once` beside `serve` never interleaves with a job."""
+        return self.store.cycle_lock(self.dep.settings.store.lock_wait_seconds, notify=log.warning)
 
     def digests(self, cadence: str):
         """Match, and send the digests of the channels with this cadence
@@ -188,9 +198,15 @@ class Jobs:
     def _deliver(self, what: str, **kwargs):
         from .cycle import deliver_cycle
 
-        with self.busy:
-            report = deliver_cycle(self.dep, self.store, self.embedder, self.channels, self.clock(),
-                                   unavailable=self.unavailable, progress=lambda m: log.debug("%s", m), **kwargs)
+        from .errors import StoreError
+
+        try:
+            with self.busy, self._cycle():
+                report = deliver_cycle(self.dep, self.store, self.embedder, self.channels, self.clock(),
+                                       unavailable=self.unavailable, progress=lambda m: log.debug("%s", m), **kwargs)
+        except StoreError as exc:
+            log.warning("%s: %s", what, exc)
+            return None
         d = report.deliveries
         log.info("%s: %d matches, %d sent, %d pending, %d failed", what, report.matches, d["sent"], d["pending"],
                  d["failed"])

@@ -215,3 +215,65 @@ def test_a_100_kb_title_still_makes_teams_cards_teams_accepts(deployment, monkey
     assert bodies and max(len(b) for b in bodies) <= 24_000
     cards = [json.dumps(json.loads(b), ensure_ascii=False) for b in bodies]
     assert any("Klimat Klimat" in c and "…" in c for c in cards)  # the title is there, cut
+
+
+# --- exactly once, also when two processes share a store -----------------------------------------
+
+
+def _slack(deployment, server, monkeypatch):
+    monkeypatch.setenv("FUNDBOT_TEST_SLACK_TOKEN", server.token)
+    config = (deployment.root / "config.toml").read_text()
+    config += f'\n[slack]\ntoken_env = "FUNDBOT_TEST_SLACK_TOKEN"\nbase_url = "{server.base_url}"\n'
+    (deployment.root / "config.toml").write_text(config)
+    for city, channel in (("norrby", "C0NORRBY"), ("sunnana", "C0SUNNANA")):
+        path = deployment.root / f"profiles/{city}.toml"
+        path.write_text(path.read_text().replace('kind = "console"', f'kind = "slack"\ntarget = "{channel}"'))
+        server.add_channel(channel)
+
+
+def test_two_cycles_at_once_post_every_suggestion_once(deployment, monkeypatch):
+    import subprocess
+    import sys
+
+    from fakeslack import FakeSlack
+    from matcher.store import Store
+
+    with FakeSlack() as server:
+        _slack(deployment, server, monkeypatch)
+        cmd = [sys.executable, "-m", "matcher.cli", "run", "--once", "--offline", "--json",
+               "--config", str(deployment.config)]
+        procs = [subprocess.Popen(cmd, cwd=deployment.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+        outs = [p.communicate(timeout=300) for p in procs]
+        for p, (out, err) in zip(procs, outs):
+            assert p.returncode == 0, err
+            assert "Traceback" not in err and "UNIQUE constraint" not in err and "already exists" not in err
+        sent = sum(json.loads(out)["deliveries"]["sent"] for out, _ in outs)
+        assert sent > 0
+        assert any("another fundbot cycle is using this store" in err for _, err in outs)  # one waited, said so
+        store = Store(deployment.load().store_url)
+        rows = {d.id: d for d in store.deliveries()}
+        for channel in ("C0NORRBY", "C0SUNNANA"):
+            ids = server.delivered(channel)
+            assert ids and len(ids) == len(set(ids)), channel  # no outbox row posted twice
+            calls = [rows[i].call_id for i in ids if rows[i].kind == "suggestion"]
+            assert len(calls) == len(set(calls)), channel  # and no call suggested twice
+
+
+def test_a_cycle_that_cannot_get_the_store_gives_up_with_the_reason(deployment):
+    from matcher.store import Store
+
+    path = deployment.config
+    assert "[store]\n" in path.read_text()
+    path.write_text(path.read_text().replace("[store]\n", "[store]\nlock_wait_seconds = 1\n"))  # SQLite or PostgreSQL
+    deployment.cli("run", "--once", "--offline", check=True)  # the store exists
+    store = Store(deployment.load().store_url)
+    with store.cycle_lock(wait=1):  # another cycle holds the store
+        proc = deployment.cli("run", "--once", "--offline")
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert "another fundbot cycle is still using this store" in proc.stderr and "after 1 s" in proc.stderr
+    # `mark` is a single write: it needs no cycle lock and works beside one
+    with store.cycle_lock(wait=1):
+        call = store.calls()[0]
+        mark = deployment.cli("mark", "--city", "norrby", str(call.id), "relevant")
+        assert mark.returncode == 0, mark.stderr

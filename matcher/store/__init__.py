@@ -73,6 +73,87 @@ def engine_url(url: str) -> str:
 # the key of PostgreSQL's advisory locks taken by fundbot (an arbitrary 64-bit number)
 LOCK_MIGRATE = 0x66756E64626F7401
 LOCK_SERVE = 0x66756E64626F7402
+LOCK_CYCLE = 0x66756E64626F7403
+
+
+class CycleLock:
+    """A store-wide write lock a cycle (fetch-and-store, match, deliver) holds
+    for its length, so that two cycles on one store — two `run --once`, or
+    one beside a `serve` job — never interleave: a file lock beside a SQLite
+    file, a session advisory lock in PostgreSQL; neither outlives its process.
+    Another cycle waits for it, saying so once, up to ``wait`` seconds, then
+    gives up with the reason (StoreError)."""
+
+    def __init__(self, store: "Store", wait: float, notify=None):
+        self.store, self.wait, self.notify = store, wait, notify
+        self._fh = self._conn = None
+
+    def _try(self) -> bool:
+        if self.store.dialect == "postgresql":
+            if self._conn is None:
+                self._conn = self.store.engine.connect()
+            got = bool(self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_CYCLE}).scalar_one())
+            self._conn.commit()
+            return got
+        import fcntl
+
+        try:
+            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def __enter__(self) -> "CycleLock":
+        import os
+        import time
+
+        path = self.store.lock_file("cycle")
+        if self.store.dialect == "sqlite" and path is None:
+            return self  # an in-memory store belongs to one process
+        if path is not None:
+            self._fh = open(path, "a+")
+        deadline = time.monotonic() + self.wait
+        told = False
+        while not self._try():
+            if not told and self.notify is not None:
+                self.notify(f"another fundbot cycle is using this store{self._holder()}; waiting for it "
+                            f"(at most {self.wait:.0f} s)")
+                told = True
+            if time.monotonic() >= deadline:
+                holder = self._holder()
+                self.__exit__()
+                raise StoreError(f"another fundbot cycle is still using this store{holder} after {self.wait:.0f} s; "
+                                 "nothing was done (raise [store] lock_wait_seconds, or run again later)")
+            time.sleep(0.2)
+        if self._fh is not None:  # who holds it, for whoever waits
+            self._fh.seek(0)
+            self._fh.truncate()
+            self._fh.write(f"{os.getpid()}\n")
+            self._fh.flush()
+        return self
+
+    def _holder(self) -> str:
+        if self._fh is None:
+            return ""
+        try:
+            self._fh.seek(0)
+            pid = self._fh.read().strip()
+        except OSError:
+            return ""
+        return f" (pid {pid})" if pid.isdigit() else ""
+
+    def __exit__(self, *exc) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_CYCLE})
+                self._conn.commit()
+            except SQLAlchemyError:
+                pass  # the session ends below, and its lock with it
+            self._conn.close()
+            self._conn = None
+        if self._fh is not None:
+            self._fh.close()  # closing the file releases the flock
+            self._fh = None
 
 
 class Store:
@@ -90,10 +171,37 @@ class Store:
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
 
+    def lock_file(self, name: str) -> "Path | None":
+        """A lock file beside a SQLite store's file (None for PostgreSQL and in-memory stores)."""
+        from pathlib import Path
+
+        if self.dialect != "sqlite":
+            return None
+        database = self.engine.url.database
+        if not database or database == ":memory:":
+            return None
+        return Path(f"{database}.{name}.lock")
+
+    def cycle_lock(self, wait: float = 600.0, notify=None) -> CycleLock:
+        """The store-wide lock a cycle holds (:class:`CycleLock`)."""
+        return CycleLock(self, wait, notify)
+
     # --- schema ------------------------------------------------------------
 
     def migrate(self) -> int:
-        """Bring the schema to the current version; return the version."""
+        """Bring the schema to the current version; return the version.  Two
+        processes starting at once migrate one after the other (an advisory
+        lock in PostgreSQL, a file lock beside a SQLite file)."""
+        path = self.lock_file("migrate")
+        if path is None:
+            return self._migrate()
+        import fcntl
+
+        with open(path, "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)  # released when the file closes
+            return self._migrate()
+
+    def _migrate(self) -> int:
         try:
             with self.engine.begin() as conn:
                 if self.dialect == "postgresql":  # two processes starting at once migrate one after the other

@@ -111,7 +111,8 @@ def fetch_source(dep: Deployment, store: Store, source: SourceSpec, clock: Clock
     try:
         fetcher = fetcher or make_fetcher(dep, source, offline, {"etag": state.get("etag"),
                                                                  "last_modified": state.get("last_modified")})
-        records = adapter.collect(source, fetcher, FetchContext(today=clock.today, since=since, offline=offline))
+        ctx = FetchContext(today=clock.today, since=since, offline=offline)
+        records = adapter.collect(source, fetcher, ctx)
     except NotModified:
         outcome.update(ok=True, items=state.get("items") or 0)
         log.info("source %s: not modified since the last fetch", source.id)
@@ -134,10 +135,16 @@ def fetch_source(dep: Deployment, store: Store, source: SourceSpec, clock: Clock
     unsafe_links = sum(1 for _, dropped in cleaned if dropped)
     outcome["ok"] = True
     outcome["items"] = len(records)
+    warnings = []
+    if ctx.skipped:  # one bad item never rejects its source: it is skipped, counted, and the first reason named
+        warnings.append(f"{len(ctx.skipped)} item(s) skipped as unreadable (first: {ctx.skipped[0]})")
+        for reason in ctx.skipped:
+            log.info("source %s: skipped %s", source.id, reason)
     if unsafe_links:
-        outcome["unsafe_links"] = unsafe_links
-        outcome["warning"] = (f"{unsafe_links} item(s) had a link that is not an http(s) address; "
-                              "the link was dropped, the call kept")
+        warnings.append(f"{unsafe_links} item(s) had a link that is not an http(s) address; "
+                        "the link was dropped, the call kept")
+    if warnings:
+        outcome["warning"] = "; ".join(warnings)
         log.warning("source %s: %s", source.id, outcome["warning"])
     previous = state.get("items") or 0
     if not records and previous >= SUSPICIOUS_DROP:

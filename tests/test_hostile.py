@@ -277,3 +277,20 @@ def test_a_cycle_that_cannot_get_the_store_gives_up_with_the_reason(deployment):
         call = store.calls()[0]
         mark = deployment.cli("mark", "--city", "norrby", str(call.id), "relevant")
         assert mark.returncode == 0, mark.stderr
+
+
+# --- one bad thing stays one bad thing -----------------------------------------------------------
+
+
+def test_an_item_with_an_impossible_date_is_skipped_and_counted_not_its_source(deployment):
+    path = deployment.root / "feeds/snapshots/vinnova.json"
+    rounds = json.loads(path.read_text())
+    rounds[0]["Oppningsdatum"] = "0001-01-01T00:00:00"  # "Opens 1 January 0001": out of range in Swedish time
+    path.write_text(json.dumps(rounds, ensure_ascii=False))
+    proc = deployment.cli("run", "--once", "--offline", "--json", check=True)
+    vinnova = json.loads(proc.stdout)["sources"]["vinnova"]
+    assert vinnova["ok"] and vinnova["items"] == 2  # the other rounds are read
+    assert vinnova["warning"].startswith("1 item(s) skipped as unreadable (first: round ")
+    assert "OverflowError" in vinnova["warning"] and "Traceback" not in proc.stderr
+    status = json.loads(deployment.cli("status", "--json", check=True).stdout)
+    assert "1 item(s) skipped" in status["sources"]["vinnova"]["warning"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..config import SourceSpec
@@ -12,11 +12,25 @@ from ..models import CallRecord
 from .fetch import Fetcher, Response
 
 
+# what a bad item raises while it is read (a date out of range, a field of the wrong type): the item is skipped
+ITEM_ERRORS = (ValueError, OverflowError, TypeError, KeyError, AttributeError, IndexError)
+
+
 @dataclass(frozen=True)
 class FetchContext:
     today: dt.date
     since: dt.date  # the last successful fetch, or a default look-back
     offline: bool = False
+    skipped: list = field(default_factory=list)  # why items were skipped, one line each
+
+    def parse(self, label: str, parse, *args):
+        """``parse(*args)``, or None with the reason kept when the item is bad:
+        one bad item never rejects its source."""
+        try:
+            return parse(*args)
+        except ITEM_ERRORS as exc:
+            self.skipped.append(f"{label}: {type(exc).__name__}: {exc}")
+            return None
 
 
 class Adapter(Protocol):

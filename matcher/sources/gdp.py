@@ -45,7 +45,7 @@ class GdpAdapter:
         for row in data:
             if not isinstance(row, dict) or "diarienummer" not in row or "titel" not in row:
                 raise SourceError(source.id, "a call lacks 'diarienummer' or 'titel': has the API changed?")
-            record = self.parse(source, row)
+            record = ctx.parse(f"call {row.get('diarienummer')!r}", self.parse, source, row)
             if record is not None:
                 records.append(record)
         return records

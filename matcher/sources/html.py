@@ -80,7 +80,8 @@ class HtmlAdapter:
                 raise SourceError(source.id, f"bad CSS selector options.item {opts['item']!r}: {exc}") from exc
             matched += len(items)
             for node in items:
-                record = self._item(source, opts, fetcher, ctx, node, url, zone, include)
+                record = ctx.parse(f"an item on {url}", self._item, source, opts, fetcher, ctx, node, url, zone,
+                                   include)
                 if record is not None and record.native_id not in records:
                     records[record.native_id] = record
             nxt = _first(tree, opts.get("next_page"))

@@ -39,10 +39,11 @@ class RssAdapter:
         include = re.compile(opts["include"], re.I) if opts.get("include") else None
         zone = ZoneInfo(opts.get("timezone", "Europe/Stockholm"))
         records: dict[str, CallRecord] = {}
-        for entry in feed.entries:
+
+        def read(entry) -> tuple[str, CallRecord] | None:
             title = " ".join(str(entry.get("title", "")).split())
             if not title or (include and not include.search(title)):
-                continue
+                return None
             content = entry.get("content") or []
             body = content[0].get("value") if content else entry.get("summary", "")
             text = html_to_text(body)
@@ -52,10 +53,15 @@ class RssAdapter:
                                reference=reference)
             link = entry.get("link")
             native = entry.get("id") or (native_id_from_url(link) if link else title)
-            records.setdefault(native, CallRecord(
+            return str(native), CallRecord(
                 source=source.id, native_id=str(native), funder=source.funder, title=title, text=text, url=link,
                 language=opts.get("language") or detect_language(f"{title}\n{text}", source.language),
                 programme=opts.get("programme"), opens_at=facts.opens_at, deadlines=facts.deadlines,
                 budget=facts.budget,
-            ))
+            )
+
+        for entry in feed.entries:
+            found = ctx.parse(f"entry {entry.get('id') or entry.get('link')!r}", read, entry)
+            if found is not None:
+                records.setdefault(*found)
         return list(records.values())

@@ -105,7 +105,8 @@ class SediaAdapter:
             results = data["results"] or []
             if not results:
                 break
-            parsed = [self.parse(source, row) for row in results if isinstance(row, dict)]
+            parsed = [ctx.parse(f"result {row.get('reference')!r}", self.parse, source, row)
+                      for row in results if isinstance(row, dict)]
             if not any(parsed):
                 raise SourceError(source.id, f"page {page}: no result has 'reference' and 'identifier': "
                                              "has the API changed?")

@@ -45,7 +45,7 @@ class VinnovaAdapter:
         for row in data:
             if not isinstance(row, dict):
                 raise SourceError(source.id, "a round is not a JSON object")
-            record = self.parse(source, row)
+            record = ctx.parse(f"round {row.get('Diarienummer')!r}", self.parse, source, row)
             if record is not None:
                 records.append(record)
         return records

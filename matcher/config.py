@@ -80,6 +80,12 @@ class ChannelSpec(_Strict):
     cadence: Literal["instant", "daily", "weekly"] = "weekly"
     min_score: float | None = Field(None, ge=0.0, le=1.0)
 
+    @model_validator(mode="after")
+    def _target_needed(self) -> "ChannelSpec":
+        if self.kind != "console" and not (self.target or "").strip():
+            raise ValueError(f"a {self.kind} channel needs a target (console is the only kind without one)")
+        return self
+
     @property
     def key(self) -> str:
         """A stable name for this channel, used to remember what it was sent."""
@@ -89,6 +95,12 @@ class ChannelSpec(_Strict):
 def _five_fields(value: str) -> str:
     if len(value.split()) != 5:
         raise ValueError("must be a five-field cron expression, e.g. '0 6 * * *'")
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:  # the scheduler's own parser: what it refuses, `check` refuses
+        CronTrigger.from_crontab(value, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"not a valid cron expression ({exc})") from None
     return value
 
 
@@ -439,6 +451,8 @@ def load(config_path: str | Path = "config.toml") -> Deployment:
     profiles_dir = under(settings.profiles)
     if not profiles_dir.is_dir():
         errors.append(f"{path.name}: profiles: no such folder {settings.profiles!r}")
+    elif not any(profiles_dir.glob("*.toml")):
+        errors.append(f"{path.name}: profiles: the folder {settings.profiles!r} holds no city profile (*.toml)")
     else:
         for file in sorted(profiles_dir.glob("*.toml")):
             label = _label(file, root)

@@ -294,3 +294,24 @@ def test_an_item_with_an_impossible_date_is_skipped_and_counted_not_its_source(d
     assert "OverflowError" in vinnova["warning"] and "Traceback" not in proc.stderr
     status = json.loads(deployment.cli("status", "--json", check=True).stdout)
     assert "1 item(s) skipped" in status["sources"]["vinnova"]["warning"]
+
+
+# --- careless configuration: exit 2, the file and key named ----------------------------------------
+
+
+def test_configuration_a_scheduler_or_channel_would_choke_on_is_refused_by_check(deployment):
+    source = deployment.root / "feeds/eu.toml"
+    source.write_text(source.read_text() + 'schedule = "99 99 * * *"\n')
+    profile = deployment.root / "profiles/norrby.toml"
+    profile.write_text(profile.read_text().replace('kind = "console"', 'kind = "slack"'))  # no target
+    proc = deployment.cli("check")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "feeds/eu.toml: schedule:" in proc.stderr and "not a valid cron expression" in proc.stderr
+    assert "profiles/norrby.toml: channels" in proc.stderr and "needs a target" in proc.stderr  # both, at once
+
+
+def test_an_empty_profiles_folder_is_a_clear_error(deployment):
+    for file in (deployment.root / "profiles").glob("*.toml"):
+        file.unlink()
+    proc = deployment.cli("run", "--once", "--offline")
+    assert proc.returncode == 2 and "holds no city profile" in proc.stderr and "StopIteration" not in proc.stderr

@@ -116,6 +116,18 @@ class Deployment:
         return config.load(self.config)
 
 
+def use_fake_slack(deployment, server, monkeypatch, token_env: str = "FUNDBOT_TEST_SLACK_TOKEN") -> None:
+    """Point the deployment's two cities at Slack channels on a local Slack-compatible server."""
+    monkeypatch.setenv(token_env, server.token)
+    config = (deployment.root / "config.toml").read_text()
+    config += f'\n[slack]\ntoken_env = "{token_env}"\nbase_url = "{server.base_url}"\n'
+    (deployment.root / "config.toml").write_text(config)
+    for city, channel in (("norrby", "C0NORRBY"), ("sunnana", "C0SUNNANA")):
+        path = deployment.root / f"profiles/{city}.toml"
+        path.write_text(path.read_text().replace('kind = "console"', f'kind = "slack"\ntarget = "{channel}"'))
+        server.add_channel(channel)
+
+
 @pytest.fixture
 def deployment(tmp_path: Path, request) -> Deployment:
     d = Deployment(tmp_path)

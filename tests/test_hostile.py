@@ -220,26 +220,16 @@ def test_a_100_kb_title_still_makes_teams_cards_teams_accepts(deployment, monkey
 # --- exactly once, also when two processes share a store -----------------------------------------
 
 
-def _slack(deployment, server, monkeypatch):
-    monkeypatch.setenv("FUNDBOT_TEST_SLACK_TOKEN", server.token)
-    config = (deployment.root / "config.toml").read_text()
-    config += f'\n[slack]\ntoken_env = "FUNDBOT_TEST_SLACK_TOKEN"\nbase_url = "{server.base_url}"\n'
-    (deployment.root / "config.toml").write_text(config)
-    for city, channel in (("norrby", "C0NORRBY"), ("sunnana", "C0SUNNANA")):
-        path = deployment.root / f"profiles/{city}.toml"
-        path.write_text(path.read_text().replace('kind = "console"', f'kind = "slack"\ntarget = "{channel}"'))
-        server.add_channel(channel)
-
-
 def test_two_cycles_at_once_post_every_suggestion_once(deployment, monkeypatch):
     import subprocess
     import sys
 
+    from conftest import use_fake_slack
     from fakeslack import FakeSlack
     from matcher.store import Store
 
     with FakeSlack() as server:
-        _slack(deployment, server, monkeypatch)
+        use_fake_slack(deployment, server, monkeypatch)
         cmd = [sys.executable, "-m", "matcher.cli", "run", "--once", "--offline", "--json",
                "--config", str(deployment.config)]
         procs = [subprocess.Popen(cmd, cwd=deployment.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -67,15 +67,10 @@ def test_swedish_digest_reads_swedish():
 
 @pytest.fixture
 def slack(deployment, monkeypatch):
+    from conftest import use_fake_slack
+
     with FakeSlack() as server:
-        monkeypatch.setenv(TOKEN_ENV, server.token)
-        config = (deployment.root / "config.toml").read_text()
-        config += f'\n[slack]\ntoken_env = "{TOKEN_ENV}"\nbase_url = "{server.base_url}"\n'
-        (deployment.root / "config.toml").write_text(config)
-        for city, channel in (("norrby", "C0NORRBY"), ("sunnana", "C0SUNNANA")):
-            path = deployment.root / f"profiles/{city}.toml"
-            path.write_text(path.read_text().replace('kind = "console"', f'kind = "slack"\ntarget = "{channel}"'))
-            server.add_channel(channel)
+        use_fake_slack(deployment, server, monkeypatch, TOKEN_ENV)
         yield deployment, server
 
 

@@ -108,8 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    from .safety import RedactingFormatter
+
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))  # no secret in any log line
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -122,7 +124,10 @@ def _progress(message: str) -> None:
 def _load(args):
     from . import config
 
+    from .safety import remember_environment_secrets
+
     dep = config.load(args.config)
+    remember_environment_secrets(dep)  # what the environment holds for the deployment is never shown
     for warning in dep.warnings:
         log.warning("%s", warning)
     return dep
@@ -153,6 +158,7 @@ def cmd_check(args) -> int:
 def cmd_run(args) -> int:
     from .channels import build_channels
     from .cycle import make_clock, run_cycle
+    from .safety import redact
 
     dep = _load(args)
     store = _open_store(dep)
@@ -165,7 +171,7 @@ def cmd_run(args) -> int:
         report = run_cycle(dep, store, embedder, channels, clock, offline=args.offline, progress=_progress,
                            unavailable=unavailable)
     for notice in report.notices:
-        print(f"fundbot: {notice}", file=sys.stderr)
+        print(f"fundbot: {redact(notice)}", file=sys.stderr)
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False))
     else:
@@ -441,19 +447,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     _setup_logging(args.verbose)
+    from .safety import redact
+
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:
         for line in exc.errors:
-            print(f"fundbot: error: {line}", file=sys.stderr)
+            print(f"fundbot: error: {redact(line)}", file=sys.stderr)
         if args.debug:
             raise
         return 2
     except UsageError as exc:
-        print(f"fundbot: error: {exc}", file=sys.stderr)
+        print(f"fundbot: error: {redact(str(exc))}", file=sys.stderr)
         return 2
     except FundbotError as exc:
-        print(f"fundbot: error: {exc}", file=sys.stderr)
+        print(f"fundbot: error: {redact(str(exc))}", file=sys.stderr)
         if args.debug:
             raise
         return 1
@@ -463,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a person sees one line; --debug shows the rest
         if args.debug:
             raise
-        print(f"fundbot: error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)",
+        print(f"fundbot: error: unexpected {type(exc).__name__}: {redact(str(exc))} (run with --debug for details)",
               file=sys.stderr)
         return 1
 

@@ -31,6 +31,21 @@ class _Strict(BaseModel):
 # --- config.toml -----------------------------------------------------------
 
 
+def _has_password(url: str) -> bool:
+    """Whether a store URL carries a password in any of the forms a driver reads."""
+    import re
+    from urllib.parse import parse_qs, urlsplit
+
+    if not re.match(r"^postgres(?:ql)?(?:\+\w+)?://", url):
+        return False
+    rest = url.split("://", 1)[1]
+    authority = rest.rsplit("@", 1)[0] if "@" in rest.split("?", 1)[0] else ""
+    if ":" in authority:  # user:password@ (the password may hold '/', '@' or ':')
+        return True
+    query = urlsplit(url).query
+    return any(k.lower() in ("password", "passwd", "pwd") for k in parse_qs(query, keep_blank_values=True))
+
+
 class StoreSettings(_Strict):
     url: str = "sqlite:///fundbot.db"
     # a cycle waits this long for another cycle on the same store to finish, then exits 1
@@ -41,7 +56,7 @@ class StoreSettings(_Strict):
     def _no_password(cls, value: str) -> str:
         import re
 
-        if re.match(r"^postgres(?:ql)?(?:\+\w+)?://[^/@:]*:[^/@]*@", value):
+        if _has_password(value):  # user:password@, a password with '/' or '@' in it, or ?password=
             raise ValueError("holds a password: give it in the environment (PGPASSWORD) or ~/.pgpass, "
                              "never in a file")
         if not re.match(r"^(sqlite|postgres(?:ql)?)(\+\w+)?://", value):

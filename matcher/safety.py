@@ -94,3 +94,65 @@ class SafeCsvWriter:
 
     def writerow(self, row) -> None:
         self._writer.writerow([csv_cell(v) for v in row])
+
+
+# --- secrets never shown ------------------------------------------------------------------------
+
+import logging  # noqa: E402
+
+_SECRETS: set[str] = set()
+_SECRET_PATTERNS = [
+    # a URL's query values that carry credentials (a Teams Workflows URL's sig=, an API key …)
+    (re.compile(r"(?i)([?&;](?:sig|signature|token|access_token|key|apikey|api[-_]key|code|password|passwd|pwd|"
+                r"secret|client_secret)=)[^&#\s'\"<>]+"), r"\1***"),
+    (re.compile(r"\bxox[a-z]-[A-Za-z0-9-]+"), "xox*-***"),  # Slack tokens
+    (re.compile(r"\bxapp-[A-Za-z0-9-]+"), "xapp-***"),
+    (re.compile(r"(hooks\.slack\.com/(?:services|workflows|triggers)/)[^\s'\"<>]+"), r"\1***"),
+    (re.compile(r"(?i)(://[^/\s:@]*:)[^@\s]+@"), r"\1***@"),  # user:password@host
+    (re.compile(r"(?i)(\bpassword\s*=\s*)[^\s&;'\"]+"), r"\1***"),
+]
+
+
+def remember_secret(value: str | None) -> None:
+    """A value that must never be shown (a token, a webhook URL, a password):
+    :func:`redact` removes it wherever it appears."""
+    if value and len(value.strip()) >= 6:
+        _SECRETS.add(value.strip())
+
+
+def remember_environment_secrets(dep) -> None:
+    """Every secret the deployment's files name by environment variable:
+    Slack tokens, the e-mail password, webhook URLs, PGPASSWORD."""
+    import os
+
+    s = dep.settings
+    names = {s.slack.token_env, s.slack.app_token_env, getattr(s.email, "password_env", None), "PGPASSWORD"}
+    for profile in dep.profiles:
+        for channel in profile.channels:
+            if channel.kind in ("teams", "slack-webhook", "webhook") and channel.target:
+                names.add(channel.target)
+    for source in dep.sources:
+        names.add(source.options.get("key_env"))
+    for name in names:
+        if name:
+            remember_secret(os.environ.get(name))
+
+
+def redact(text: str | None) -> str | None:
+    """``text`` with every remembered secret and anything shaped like one
+    (credential query values, Slack tokens and webhook paths, URL passwords) replaced by ***."""
+    if not text:
+        return text
+    text = str(text)
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactingFormatter(logging.Formatter):
+    """Every log line as written — third-party loggers' and tracebacks included — redacted."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))

@@ -305,3 +305,57 @@ def test_an_empty_profiles_folder_is_a_clear_error(deployment):
         file.unlink()
     proc = deployment.cli("run", "--once", "--offline")
     assert proc.returncode == 2 and "holds no city profile" in proc.stderr and "StopIteration" not in proc.stderr
+
+
+# --- no secret is shown ------------------------------------------------------------------------------
+
+
+def test_a_teams_webhook_url_never_appears_in_status_the_store_or_the_log(deployment, monkeypatch):
+    from sqlalchemy import text
+
+    from matcher.store import Store
+
+    secret = "sig=S3CRET-SIGNATURE-42"
+    hook = f"http://127.0.0.1:9/workflows/abc/triggers/manual/paths/invoke?api-version=1&{secret}"  # port 9: refused
+    monkeypatch.setenv("NORRBY_HOOK", hook)
+    for city in ("norrby", "sunnana"):
+        path = deployment.root / f"profiles/{city}.toml"
+        path.write_text(path.read_text().replace('kind = "console"', 'kind = "teams"\ntarget = "NORRBY_HOOK"'))
+    run = deployment.cli("run", "-vv", "--once", "--offline", "--json")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["deliveries"]["pending"] > 0  # it failed to send, as it should …
+    status_text = deployment.cli("status", check=True).stdout
+    status_json = deployment.cli("status", "--json", check=True).stdout
+    store = Store(deployment.load().store_url)
+    with store.engine.connect() as conn:
+        errors = [r[0] or "" for r in conn.execute(text("SELECT error FROM deliveries"))]
+    assert any(errors)  # … and kept why
+    for where, out in (("log", run.stderr), ("status", status_text), ("status --json", status_json),
+                       ("the store", "\n".join(errors))):
+        assert "S3CRET" not in out, where  # the signature is what makes a Workflows URL a secret
+
+
+def test_a_slack_webhook_url_never_appears_in_slack_sdks_own_debug_log(deployment, monkeypatch):
+    with LocalServer() as server:
+        server.routes["/services/T000/B000/XXSECRETXX"] = Reply(200, b"ok", {"Content-Type": "text/plain"})
+        monkeypatch.setenv("NORRBY_HOOK", f"{server.url}/services/T000/B000/XXSECRETXX")
+        for city in ("norrby", "sunnana"):
+            path = deployment.root / f"profiles/{city}.toml"
+            path.write_text(path.read_text().replace('kind = "console"', 'kind = "slack-webhook"\ntarget = "NORRBY_HOOK"'))
+        run = deployment.cli("run", "-vv", "--once", "--offline", "--json")
+        assert run.returncode == 0 and json.loads(run.stdout)["deliveries"]["sent"] > 0, run.stderr
+        assert server.bodies  # it was posted …
+    assert "Sending a request - url:" in run.stderr  # slack-sdk's own debug line was written …
+    assert "XXSECRETXX" not in run.stderr  # … and the URL is in no log line, slack-sdk's included
+
+
+def test_check_refuses_a_password_in_any_form_of_store_url(deployment):
+    for url in ("postgresql://fundbot:hunter2x@127.0.0.1:9/db", "postgresql://fundbot:hun/ter2x@127.0.0.1:9/db",
+                "postgresql://fundbot@127.0.0.1:9/db?password=hunter2x"):
+        text = deployment.config.read_text()
+        start = text.index("url = ")
+        end = text.index("\n", start)
+        deployment.config.write_text(text[:start] + f'url = "{url}"' + text[end:])
+        proc = deployment.cli("check")
+        assert proc.returncode == 2 and "holds a password" in proc.stderr, (url, proc.stderr)
+        assert "hunter2x" not in proc.stderr and "ter2x" not in proc.stderr, url

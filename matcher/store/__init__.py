@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import StoreError
 from ..models import CallRecord, StoredCall
+from ..safety import redact
 from .schema import DIALECT_WORDS, MIGRATIONS, SCHEMA_VERSION
 
 
@@ -451,6 +452,7 @@ class Store:
         """Source health after an attempt: success resets the failure count,
         an error increments it; conditional-GET validators are kept."""
         stamp = _iso(now)
+        error, warning = redact(error), redact(warning)  # a fetch error may quote a URL with its API key
         with self.engine.begin() as conn:
             exists = conn.execute(text("SELECT 1 FROM source_state WHERE source = :s"), {"s": source}).first()
             if not exists:
@@ -603,6 +605,7 @@ class Store:
 
     def block_channel(self, channel: str, city: str, error: str | None, now: dt.datetime | None) -> None:
         """Stop (``now``) or release (``now=None``) a channel after a permanent error."""
+        error = redact(error)
         with self.engine.begin() as conn:
             conn.execute(text("DELETE FROM channel_state WHERE channel = :ch AND city = :c"), {"ch": channel, "c": city})
             if now is not None:
@@ -620,6 +623,7 @@ class Store:
     def _mark(self, ids: list[int], status: str, now: dt.datetime, error: str | None) -> None:
         if not ids:
             return
+        error = redact(error)  # an error may quote a webhook URL or a token: never kept
         with self.engine.begin() as conn:
             conn.execute(
                 text(

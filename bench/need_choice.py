@@ -16,7 +16,7 @@ import numpy as np
 
 import devset  # noqa: E402
 from matcher import evaluate  # noqa: E402
-from matcher.rank import NEED_FEATURES, need_feature_rows  # noqa: E402
+from matcher.rank import NEED_FEATURES, need_feature_rows, need_texts  # noqa: E402
 
 
 def zrows(a: np.ndarray) -> np.ndarray:
@@ -55,7 +55,7 @@ def main() -> None:
         ranker = evaluate.build_ranker(dev.calls, dev.vectors)
         labels = evaluate.load_need_ids(dev.folder / "qrels.tsv")
         for p in dev.profiles:
-            vectors = dev.vectors(evaluate.need_texts(p))
+            vectors = dev.vectors(need_texts(p))
             s = ranker.score(p, vectors)
             weights = np.array([n.weight for n in p.needs], dtype=np.float32)[:, None]
             ids = [n.id for n in p.needs]

@@ -32,7 +32,8 @@ import numpy as np
 
 import devset  # noqa: E402  (puts the repository on the path)
 from matcher import evaluate  # noqa: E402
-from matcher.rank import FEATURES, NEED_FEATURES, NEEDS_SHOWN, RankerModel, call_key, need_feature_rows  # noqa: E402
+from matcher.rank import (FEATURES, NEED_FEATURES, NEEDS_SHOWN, RankerModel, call_key,  # noqa: E402
+                          expected_grade, need_feature_rows, need_texts)
 
 HEADS = {"ge1": 1, "ge2": 2, "ge3": 3}
 FOLDS = 5
@@ -75,7 +76,7 @@ def collect(sets: list[devset.DevSet]) -> Rows:
         for p in dev.profiles:
             if p.city.id not in dev.qrels:
                 continue
-            vectors = dev.vectors(evaluate.need_texts(p))
+            vectors = dev.vectors(need_texts(p))
             X = ranker.feature_matrix(p, vectors)
             F = need_feature_rows(ranker, p, ranker.score(p, vectors))  # needs × calls × NEED_FEATURES
             ids = np.array([n.id for n in p.needs])
@@ -120,8 +121,7 @@ def out_of_group(rows: Rows, groups: np.ndarray, Z, C: float) -> tuple[np.ndarra
 def predict(heads: dict, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     logits = np.stack([Z @ np.array(heads[h]["coef"]) + heads[h]["intercept"] for h in HEADS], axis=1)
     p = 1.0 / (1.0 + np.exp(-logits))
-    p1, p2, p3 = p[:, 0], p[:, 1], p[:, 2]
-    return p2, p1 + np.minimum(p2, p1) + np.minimum(p3, p2)
+    return p[:, 1], expected_grade(p[:, 0], p[:, 1], p[:, 2])
 
 
 def report(rows: Rows, p2: np.ndarray, key: np.ndarray, mask: np.ndarray | None = None) -> dict:

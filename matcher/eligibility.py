@@ -51,11 +51,15 @@ _MISSION_ONLY = re.compile(r"(only|endast|enbart)[^.;]{0,40}mission cit|mission 
                            re.I)
 _AUDIENCE_MISSION = re.compile(r"\s*(?:eu )?(?:cities )?mission cit(?:y|ies)(?: only)?\.?\s*", re.I)
 _NOT_PILOT = re.compile(r"\b(not|inte|ej)\b[^.;]{0,40}\b(pilot|twin)", re.I)
-_CLOSED = re.compile(
+
+# a consortium or partnership fixed in advance (no municipality can join it)
+_FIXED = re.compile(
     r"partners of (?:at least )?\w+ (?:mature |ongoing |funded )?(?:h2020|horizon)[^.;]*projects|"
-    r"(?:national|regional) (?:research )?funders|funding (?:and|/) research organisations|"
-    r"programme owners|consortium (?:is )?(?:fixed|pre-?defined|already selected)|"
-    r"already selected (?:pilot|cities)|by invitation only|endast inbjudna", re.I)
+    r"consortium (?:is )?(?:fixed|pre-?defined|already selected)|already selected (?:pilot|cities)|"
+    r"by invitation only|endast inbjudna|uniquely placed to submit|article 24\(2\)|consortium funded under", re.I)
+# calls only funders or a fixed consortium can apply to
+_CLOSED = re.compile(r"(?:national|regional) (?:research )?funders|funding (?:and|/) research organisations|"
+                     r"programme owners|" + _FIXED.pattern, re.I)
 
 # applicant types, Swedish and English; matched on the eligibility text first
 _MUNI = (r"(kommun(?:er|en|al)?|kommunförbund|municipalit(?:y|ies)|local (?:and regional )?authorit(?:y|ies)|"
@@ -121,10 +125,6 @@ _EXPERTS = re.compile(r"\b(?:individual experts|pool of experts|call for (?:\w+ 
                       r"experter som|expertpool)\b", re.I)
 _CITY_ROLE = re.compile(r"cit(?:y|ies) under review|cities (?:can|may) apply|municipalit(?:y|ies) (?:can|may) apply",
                         re.I)
-_FIXED = re.compile(
-    r"partners of (?:at least )?\w+ (?:mature |ongoing |funded )?(?:h2020|horizon)[^.;]*projects|"
-    r"consortium (?:is )?(?:fixed|pre-?defined|already selected)|already selected (?:pilot|cities)|"
-    r"by invitation only|endast inbjudna|uniquely placed to submit|article 24\(2\)|consortium funded under", re.I)
 _FIRM_AID = re.compile(r"(?:för|till) företaget\b|företagets (?:investering|utveckling|tillväxt)|"
                        r"the (?:company|firm)'s (?:investment|growth)|\bstart-?ups? and smes?\b|"
                        r"\bsmes? and start-?ups?\b|\bfor (?:innovative )?start-?ups\b", re.I)
@@ -360,7 +360,7 @@ ASSET_NAMES = {"airport": {"sv": "en flygplats", "en": "airport"}, "port": {"sv"
 def message(code: str, lang: str = "sv", **values: str) -> str:
     """One eligibility message in ``lang`` (sv, else en)."""
     texts = MESSAGES[code]
-    return texts.get(lang, texts["en"] if lang != "sv" else texts["sv"]).format(**values)
+    return texts.get(lang, texts["en"]).format(**values)
 
 
 def judge(profile: Profile, terms: CallTerms, lang: str | None = None) -> Verdict:

@@ -209,23 +209,10 @@ def build_ranker(calls: list[EvalCall], vectors, model=None):
     return Ranker(docs, flat_vecs, anchor_vector=vectors([ANCHOR])[0], model=model)
 
 
-def need_texts(profile: Profile) -> list[str]:
-    from .rank import need_texts as texts
-
-    return texts(profile)
-
-
-def shown_needs(ranker, profile: Profile, need_vectors) -> list[list[str]]:
-    """Per call of the pool: the ids of the needs a match would name, the
-    shown one first (what ``rank`` chooses, for every call at once)."""
-    s = ranker.score(profile, need_vectors)
-    order = ranker.need_order(profile, s, np.arange(len(ranker.docs)))[0]
-    ids = np.array([n.id for n in profile.needs], dtype=object)
-    return ids[order].T.tolist()
-
-
 def rank_hybrid(calls: list[EvalCall], profiles: list[Profile], vectors, model=None):
     """Rankings, and per city the matches (for which need each names)."""
+    from .rank import need_texts
+
     ranker = build_ranker(calls, vectors, model)
     out, matches = {}, {}
     for p in profiles:
@@ -281,11 +268,5 @@ def evaluate(calls: list[EvalCall], profiles: list[Profile], qrels: dict[str, di
 def scored_out_of_fold(calls: list[EvalCall], model) -> int:
     """How many of ``calls`` the model was fitted on, and so scores with the
     heads of the fold that left each out."""
-    folds = model.folds_for([_AsDoc(c.title, c.text) for c in calls]) if model is not None else None
+    folds = model.folds_for(calls) if model is not None else None  # an EvalCall has the title and text it reads
     return int((folds >= 0).sum()) if folds is not None else 0
-
-
-@dataclass(frozen=True)
-class _AsDoc:
-    title: str
-    text: str

@@ -32,6 +32,9 @@ import numpy as np
 
 from .config import Profile
 from .models import Match
+from .themes import METHODS as _THEME_METHODS
+from .themes import NAMES as _THEME_NAMES
+from .themes import call_profile, need_call_scores
 
 SEMANTIC_WEIGHT = 0.75
 LEXICAL_WEIGHT = 0.25
@@ -73,8 +76,6 @@ FEATURES = ("sem_top3", "comb_w23", "breadth", "anchor", "theme_main", "adaptati
             "transnational", "coord_other", "muni_first", "research_first")
 
 
-from .themes import NAMES as _THEME_NAMES  # noqa: E402
-
 _ADAPTATION = _THEME_NAMES.index("adaptation")
 ADAPTATION_SHARE = 0.3  # a call this much about adaptation (share of its subject words) is an adaptation call
 
@@ -99,13 +100,12 @@ def _rowz(values: np.ndarray, calls: np.ndarray | None = None) -> np.ndarray:
 def need_feature_rows(ranker: "Ranker", profile: Profile, s: "CityScores",
                       calls: np.ndarray | None = None) -> np.ndarray:
     """(needs × calls × NEED_FEATURES) for the calls ``calls`` (default: all)."""
-    from . import themes
-
     calls = np.arange(len(ranker.docs)) if calls is None else calls
     comb = s.comb[:, calls]
     weights = np.array([n.weight for n in profile.needs], dtype=np.float32)[:, None]
-    call_themes = ranker.themes(calls)
-    theme = themes.need_call_scores(ranker.need_themes(profile), call_themes)
+    call_themes = ranker.call_themes[calls]
+    need_themes = ranker.need_themes(profile)
+    theme = need_call_scores(need_themes, call_themes)
     # a call that names no theme strongly (a broad "implement your transition" call) serves the city's
     # priorities: there the weight counts
     broad = 1.0 / (1.0 + call_themes.max(axis=1))[None, :]
@@ -120,7 +120,6 @@ def need_feature_rows(ranker: "Ranker", profile: Profile, s: "CityScores",
         "weight": np.broadcast_to(weights - 2.0, comb.shape),
         "weight_broad": (weights - 2.0) * broad,
     }
-    need_themes = ranker.need_themes(profile)
     for k, name in enumerate(_THEME_NAMES):
         columns[f"broad_{name}"] = need_themes[:, k:k + 1] * broad
     return np.stack([columns[name] for name in NEED_FEATURES], axis=-1).astype(np.float32)
@@ -203,9 +202,9 @@ def make_doc(call_id: int, title: str, text: str, language: str, *, eligibility:
 
 @functools.lru_cache(maxsize=4096)
 def _need_themes(needs: tuple) -> np.ndarray:
-    from . import themes
+    from .themes import need_profile
 
-    out = np.array([themes.need_profile(text, keywords) for text, keywords in needs], dtype=np.float32)
+    out = np.array([need_profile(text, keywords) for text, keywords in needs], dtype=np.float32)
     out.flags.writeable = False
     return out
 
@@ -393,16 +392,13 @@ class Ranker:
         if anchor_vector is not None and n:
             raw = self.best_per_call(anchor_vector[None, :])
             anchor = _standardise(self.centre_by_language(raw)[0])
-        from .themes import NAMES, call_profile
-
         # what each call is about, read with its terms (a call stored by an older version: read here)
-        self.call_themes = np.array([t.themes if len(t.themes) == len(NAMES) else call_profile(d.title, d.text)
-                                     for t, d in zip(self.terms, docs)], dtype=np.float32).reshape(n, len(NAMES))
+        themes_n = len(_THEME_NAMES)
+        self.call_themes = np.array([t.themes if len(t.themes) == themes_n else call_profile(d.title, d.text)
+                                     for t, d in zip(self.terms, docs)], dtype=np.float32).reshape(n, themes_n)
         # what a call pays for is its subject (transport, energy, adaptation …); how it is to be done — governance,
         # engagement, digital tools — every call speaks of, so it counts only in a call that names no subject
-        from .themes import METHODS
-
-        method = np.isin(np.array(NAMES), METHODS)
+        method = np.isin(np.array(_THEME_NAMES), _THEME_METHODS)
         subject = np.where(method[None, :], 0.0, self.call_themes)
         has_subject = subject.sum(axis=1, keepdims=True) > 0
         basis = np.where(has_subject, subject, self.call_themes)
@@ -422,10 +418,6 @@ class Ranker:
             **{k: np.array([d[k] for d in details], dtype=np.float32)
                for k in ("transnational", "coord_other", "muni_first", "research_first")},
         }
-
-    def themes(self, calls: np.ndarray) -> np.ndarray:
-        """(calls × themes): what each of ``calls`` is about (:mod:`matcher.themes`)."""
-        return self.call_themes[calls]
 
     def need_themes(self, profile: Profile) -> np.ndarray:
         """(needs × themes): what each of the city's needs is about."""
@@ -555,17 +547,12 @@ class Ranker:
         comb_w23 = _best_by_weight(comb, weights)[2]
         # the call's main subject: how much of it the city's needs of weight 2–3 name (a call on adaptation
         # fits a city with no adaptation priority poorly, however close its words come to the city's needs)
-        need_themes = self.need_themes(profile)
         high = weights >= 2
-        theme_main = need_themes[high].max(axis=0)[self.main_theme] if high.any() else \
-            np.zeros(len(self.docs), np.float32)
-        theme_main = np.where(self.main_theme_named, theme_main, np.float32(0.0))
+        # per theme, how much of it the city's needs of weight 2–3 name
+        named = self.need_themes(profile)[high].max(axis=0) if high.any() else np.zeros(len(_THEME_NAMES), np.float32)
+        theme_main = np.where(self.main_theme_named, named[self.main_theme], np.float32(0.0))
         # LABELLING.md: an adaptation call for a city with no adaptation priority is tangential
-        if high.any():
-            adapt = need_themes[high][:, _ADAPTATION].max()
-        else:
-            adapt = 0.0
-        adaptation_unmet = (self.theme_shares[:, _ADAPTATION] >= ADAPTATION_SHARE) & (adapt < 0.1)
+        adaptation_unmet = (self.theme_shares[:, _ADAPTATION] >= ADAPTATION_SHARE) & (named[_ADAPTATION] < 0.1)
         columns = {
             "theme_main": theme_main,
             "adaptation_unmet": adaptation_unmet.astype(np.float32),
@@ -749,6 +736,19 @@ class Ranker:
                         [v.reasons for v in verdict], [v.caveats for v in verdict], rank_key, learned))
 
 
+def _fold_groups(folds: np.ndarray | None):
+    """(fold, row mask) for each fold that rows of ``folds`` belong to (-1: none)."""
+    if folds is None:
+        return
+    for k in np.unique(folds[folds >= 0]).tolist():
+        yield k, folds == k
+
+
+def expected_grade(p1: np.ndarray, p2: np.ndarray, p3: np.ndarray) -> np.ndarray:
+    """The expected grade from P(grade ≥ 1, 2, 3), kept monotone (the order a ranking shows)."""
+    return p1 + np.minimum(p2, p1) + np.minimum(p3, p2)
+
+
 def call_key(title: str, text: str) -> str:
     """What recognises a call the ranking model was fitted on: its title and
     text (not an id, which another store numbers differently)."""
@@ -776,8 +776,8 @@ class RankerModel:
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.fold_of = {key: k for k, fold in enumerate(data.get("folds", [])) for key in fold["calls"]}
 
-    def folds_for(self, docs: "list[CallDoc]") -> np.ndarray | None:
-        """Per call: the fold that left it out, or -1 for a call the model was
+    def folds_for(self, docs) -> np.ndarray | None:
+        """Per call (anything with a ``title`` and a ``text``): the fold that left it out, or -1 for a call the model was
         not fitted on; None when no call of the pool was."""
         if not self.fold_of:
             return None
@@ -813,10 +813,8 @@ class RankerModel:
             return rows @ np.array(model["coef"], dtype=np.float32) + np.float32(model["intercept"])
 
         out = logits(self.data["need"], F)
-        if folds is not None:
-            for k in np.unique(folds[folds >= 0]).tolist():
-                cols = folds == k
-                out[:, cols] = logits(self.data["folds"][k]["need"], F[:, cols])
+        for k, cols in _fold_groups(folds):
+            out[:, cols] = logits(self.data["folds"][k]["need"], F[:, cols])
         return _sigmoid(out)
 
     def heads(self, fold: int = -1) -> dict:
@@ -840,13 +838,11 @@ class RankerModel:
         (:meth:`folds_for`) picks each row's heads."""
         coef, intercept = self._folded()
         logits = X @ coef + intercept
-        if folds is not None:
-            for k in np.unique(folds[folds >= 0]).tolist():
-                rows = folds == k
-                coef_k, intercept_k = self._folded(k)
-                logits[rows] = X[rows] @ coef_k + intercept_k
+        for k, rows in _fold_groups(folds):
+            coef_k, intercept_k = self._folded(k)
+            logits[rows] = X[rows] @ coef_k + intercept_k
         if shift is not None:
             logits += shift[:, None]
         probs = _sigmoid(logits)
         p1, p2, p3 = probs[:, 0], probs[:, 1], probs[:, 2]
-        return p2, p1 + np.minimum(p2, p1) + np.minimum(p3, p2)
+        return p2, expected_grade(p1, p2, p3)

@@ -15,6 +15,7 @@ earlier version may hold anything), and every CSV cell goes through
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import unicodedata
 from urllib.parse import urlsplit
@@ -64,9 +65,7 @@ def safe_url(value: str | None) -> str | None:
 def clean_record(record: CallRecord) -> tuple[CallRecord, bool]:
     """The record with its text cleaned (:func:`clean_text`) and a link that
     is not a safe web address (:func:`safe_url`) dropped; and whether one was."""
-    changes = {name: clean_text(getattr(record, name)) for name in _TEXT_FIELDS}
-    changes = {k: (v if v is not None or k in ("identifier", "programme", "budget", "eligibility") else "")
-               for k, v in changes.items()}
+    changes = {name: clean_text(getattr(record, name)) for name in _TEXT_FIELDS}  # None stays None
     url = safe_url(record.url)
     dropped = bool(record.url) and url is None
     changes["url"] = url
@@ -97,8 +96,6 @@ class SafeCsvWriter:
 
 
 # --- secrets never shown ------------------------------------------------------------------------
-
-import logging  # noqa: E402
 
 _SECRETS: set[str] = set()
 _SECRET_PATTERNS = [

@@ -83,10 +83,11 @@ class MatcherSettings(_Strict):
 class HttpSettings(_Strict):
     contact_url: str = "https://github.com/fundbot/fundbot"
     connect_timeout: float = Field(10.0, gt=0)
-    read_timeout: float = Field(60.0, gt=0)
+    read_timeout: float = Field(30.0, gt=0)
     max_bytes: int = Field(20_000_000, gt=0)
     retries: int = Field(3, ge=0, le=10)
     min_interval: float = Field(1.0, ge=0)
+    source_budget: float = Field(90.0, gt=0)
 
 
 class ChannelSpec(_Strict):
@@ -340,10 +341,10 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def _pydantic_errors(label: str, exc: ValidationError) -> list[str]:
+def _pydantic_errors(label: str, exc: ValidationError, within: tuple[str, ...] = ()) -> list[str]:
     errors = []
     for err in exc.errors():
-        loc = tuple(err["loc"])
+        loc = within + tuple(err["loc"])
         # pydantic appends the literal/union branch to the location; drop it
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
@@ -356,13 +357,46 @@ def _pydantic_errors(label: str, exc: ValidationError) -> list[str]:
 
 def _read_toml(path: Path, label: str, errors: list[str]) -> dict[str, Any] | None:
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        errors.append(f"{label}: invalid TOML: {exc}")
+        raw = path.read_bytes()
     except OSError as exc:
         errors.append(f"{label}: cannot read: {exc.strerror or exc}")
+        return None
+    text = decode_utf8(raw, label, errors)
+    if text is None:
+        return None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        errors.append(f"{label}: invalid TOML: {exc}")
     return None
+
+
+def read_utf8(path: Path) -> str:
+    """An operator's text file, or a ConfigError naming it (missing, unreadable, not UTF-8)."""
+    errors: list[str] = []
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    text = decode_utf8(raw, str(path), errors)
+    if text is None:
+        raise ConfigError(errors)
+    return text
+
+
+def decode_utf8(raw: bytes, label: str, errors: list[str]) -> str | None:
+    """A file's text, which must be UTF-8 (a UTF-8 byte-order mark, as Windows
+    editors write, is allowed); anything else is named in ``errors``."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        errors.append(f"{label}: the file is UTF-16; save it as UTF-8")
+        return None
+    try:
+        return raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        errors.append(f"{label}: not UTF-8 (byte 0x{raw[exc.start]:02x} on line {line}; "
+                      f"Latin-1 or Windows-1252?); save it as UTF-8")
+        return None
 
 
 def _validate(model: type[BaseModel], data: dict[str, Any], label: str, errors: list[str]):
@@ -382,14 +416,24 @@ def _label(path: Path, root: Path) -> str:
 
 def load_settings(config_path: str | Path = "config.toml") -> Settings:
     """Only ``config.toml`` itself (for commands that need no feeds or profiles)."""
-    path = Path(config_path)
-    if not path.exists():
+    if not Path(config_path).exists():
         raise ConfigError([f"{config_path}: no such config file"])
     errors: list[str] = []
+    settings = _settings(Path(config_path), errors)
+    if errors:
+        raise ConfigError(errors)
+    return settings
+
+
+def _settings(path: Path, errors: list[str]) -> Settings:
+    """The settings, with their problems added to ``errors``; when they are
+    invalid, the defaults (and the folders, where those can be read) stand in
+    so that the feeds and profiles are still checked."""
     data = _read_toml(path, path.name, errors)
     settings = _validate(Settings, data, path.name, errors) if data is not None else None
     if settings is None:
-        raise ConfigError(errors)
+        folders = {k: v for k, v in (data or {}).items() if k in ("feeds", "profiles") and isinstance(v, str)}
+        settings = Settings(**folders)
     return settings
 
 
@@ -422,6 +466,17 @@ def manifest_problems(snapshot: Path) -> list[str]:
     return problems
 
 
+def _options_problems(spec: SourceSpec, label: str) -> list[str]:
+    """What the source's kind refuses in its ``[options]`` (matcher.sources.options)."""
+    from .sources.options import OPTIONS
+
+    try:
+        OPTIONS[spec.kind].model_validate(spec.options)
+    except ValidationError as exc:
+        return _pydantic_errors(label, exc, within=("options",))
+    return []
+
+
 def load(config_path: str | Path = "config.toml") -> Deployment:
     """Load and validate the config, every source file and every profile.
 
@@ -430,7 +485,9 @@ def load(config_path: str | Path = "config.toml") -> Deployment:
     path = Path(config_path).resolve()
     root = path.parent
     errors: list[str] = []
-    settings = load_settings(path)
+    if not path.exists():
+        raise ConfigError([f"{config_path}: no such config file"])
+    settings = _settings(path, errors)  # its errors come with every other file's
 
     def under(rel: str) -> Path:
         p = Path(rel)
@@ -451,6 +508,7 @@ def load(config_path: str | Path = "config.toml") -> Deployment:
                 continue
             if spec.id != file.stem:
                 errors.append(f"{label}: id: {spec.id!r} differs from the file name {file.stem!r}")
+            errors.extend(_options_problems(spec, label))
             if spec.snapshot:
                 snap = Path(spec.snapshot)
                 snap = snap if snap.is_absolute() else feeds_dir / snap

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -20,7 +23,7 @@ from .models import Match, StoredCall
 from .rank import ANCHOR, CallDoc, Feedback, Ranker, RankerModel, call_views, make_doc, need_texts
 from .safety import clean_record, safe_url
 from .sources import ADAPTERS, FetchContext
-from .sources.fetch import Fetcher, HttpFetcher, NotModified, SnapshotFetcher
+from .sources.fetch import Fetcher, HostPacer, HttpFetcher, NotModified, SnapshotFetcher
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -66,7 +69,8 @@ def user_agent(dep: Deployment) -> str:
     return f"fundbot/{__version__} (+{dep.settings.http.contact_url})"
 
 
-def make_fetcher(dep: Deployment, source: SourceSpec, offline: bool, validators: dict | None = None) -> Fetcher:
+def make_fetcher(dep: Deployment, source: SourceSpec, offline: bool, validators: dict | None = None,
+                 pacer: HostPacer | None = None) -> Fetcher:
     if offline:
         path = dep.snapshot_path(source)
         if path is None:
@@ -75,7 +79,7 @@ def make_fetcher(dep: Deployment, source: SourceSpec, offline: bool, validators:
     http = dep.settings.http
     fetcher = HttpFetcher(user_agent=user_agent(dep), connect_timeout=http.connect_timeout,
                           read_timeout=http.read_timeout, max_bytes=http.max_bytes, retries=http.retries,
-                          min_interval=http.min_interval)
+                          min_interval=http.min_interval, budget=http.source_budget, pacer=pacer)
     fetcher.validators = {k: v for k, v in (validators or {}).items() if v}
     return fetcher
 
@@ -98,39 +102,147 @@ class CycleReport:
 # --- stage 1: fetch and store --------------------------------------------------
 
 
+@dataclass
+class _Fetch:
+    """One source's fetch: prepared and stored in the cycle's thread, run
+    (network and parsing only, no store) in a worker of its own host."""
+
+    source: SourceSpec
+    state: dict
+    ctx: FetchContext | None = None
+    fetcher: Fetcher | None = None
+    records: list | None = None
+    not_modified: bool = False
+    error: str | None = None
+    started: float | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+    abandoned: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def run(self) -> None:
+        self.started = time.monotonic()
+        records, not_modified, error = None, False, self.error
+        try:
+            if error is None:
+                records = ADAPTERS[self.source.kind].collect(self.source, self.fetcher, self.ctx)
+        except NotModified:
+            not_modified = True
+        except SourceError as exc:
+            error = str(exc).removeprefix(f"source {self.source.id!r}: ")
+        except FetchError as exc:
+            error = f"fetch failed: {exc}"
+        except Exception as exc:  # noqa: BLE001 - an adapter bug must not stop the cycle
+            log.debug("source %s: unexpected error", self.source.id, exc_info=True)
+            error = f"unexpected error while parsing: {type(exc).__name__}: {exc}"
+        with self.lock:
+            if not self.abandoned:  # what a worker finds after the cycle stopped waiting is dropped
+                self.records, self.not_modified, self.error = records, not_modified, error
+            self.done.set()
+
+    def give_up(self, reason: str) -> None:
+        """The cycle stops waiting for this source (the worker is told to stop)."""
+        with self.lock:
+            self.abandoned = True
+            self.records, self.not_modified, self.error = None, False, reason
+            self.done.set()
+        cancelled = getattr(self.fetcher, "cancelled", None)
+        if cancelled is not None:
+            cancelled.set()
+
+
+def _prepare(dep: Deployment, store: Store, source: SourceSpec, clock: Clock, offline: bool,
+             fetcher: Fetcher | None, pacer: HostPacer) -> _Fetch:
+    job = _Fetch(source, store.source_state(source.id) or {})
+    since = clock.today - dt.timedelta(days=int(source.options.get("lookback_days", LOOKBACK_DAYS)))
+    if job.state.get("last_success") and not offline:
+        since = dt.datetime.fromisoformat(job.state["last_success"]).date()
+    job.ctx = FetchContext(today=clock.today, since=since, offline=offline)
+    try:
+        job.fetcher = fetcher or make_fetcher(dep, source, offline, {"etag": job.state.get("etag"),
+                                                                     "last_modified": job.state.get("last_modified")},
+                                              pacer=pacer)
+    except FetchError as exc:
+        job.error = f"fetch failed: {exc}"
+    return job
+
+
+# a worker is given this much beyond a source's budget before the cycle stops waiting for it (the fetcher
+# itself keeps to the budget; this is the backstop for a wait that nothing can interrupt, such as a DNS lookup)
+BUDGET_GRACE = 5.0
+
+
+def fetch_sources(dep: Deployment, store: Store, sources: list[SourceSpec], clock: Clock, *, offline: bool,
+                  fetchers: dict[str, Fetcher] | None = None) -> dict[str, dict]:
+    """Fetch ``sources`` into the store and return each one's outcome; never
+    raises for a source's own failures — they are returned (and stored) as
+    data.  Online, the sources of different hosts are fetched side by side
+    (those of one host one after another, one request at a time), and the
+    cycle waits for none longer than its budget: a hung funder delays no
+    other.  Only this thread writes to the store."""
+    pacer = HostPacer(dep.settings.http.min_interval)
+    jobs = [_prepare(dep, store, s, clock, offline, (fetchers or {}).get(s.id), pacer) for s in sources]
+    outcomes: dict[str, dict] = {}
+    if offline:  # recorded files: nothing to wait for, and one after another keeps a replay simple
+        for job in jobs:
+            job.run()
+            outcomes[job.source.id] = _record(store, job, clock)
+        return outcomes
+    by_host: dict[str, list[_Fetch]] = {}
+    for job in jobs:
+        by_host.setdefault(_host_of(job), []).append(job)
+    for host, group in by_host.items():  # daemon threads: one stuck in a socket never keeps the process alive
+        threading.Thread(target=lambda g=group: [j.run() for j in g if not j.done.is_set()],
+                         name=f"fetch {host}", daemon=True).start()
+    budget = dep.settings.http.source_budget + BUDGET_GRACE
+    pending = list(jobs)
+    while pending:
+        for job in list(pending):
+            if job.done.is_set():
+                pending.remove(job)
+                outcomes[job.source.id] = _record(store, job, clock)
+            elif job.started is not None and time.monotonic() - job.started > budget:
+                pending.remove(job)
+                job.give_up(f"fetch failed: no complete answer within the source's "
+                            f"{dep.settings.http.source_budget:g} s budget")
+                outcomes[job.source.id] = _record(store, job, clock)
+                for later in [j for j in pending if j in by_host.get(_host_of(job), ())]:
+                    pending.remove(later)  # the host's worker is stuck: its later sources are not fetched now
+                    later.give_up(f"fetch failed: not fetched, {_host_of(job)} did not finish "
+                                  f"source {job.source.id!r} in time")
+                    outcomes[later.source.id] = _record(store, later, clock)
+        if pending:
+            pending[0].done.wait(0.2)
+    return {job.source.id: outcomes[job.source.id] for job in jobs}
+
+
+def _host_of(job: _Fetch) -> str:
+    return urlsplit(job.source.url or "").netloc or job.source.id
+
+
 def fetch_source(dep: Deployment, store: Store, source: SourceSpec, clock: Clock, *, offline: bool,
                  fetcher: Fetcher | None = None) -> dict:
-    """Fetch one source into the store; never raises for the source's own
-    failures — they are returned (and stored) as data."""
+    """Fetch one source into the store (see :func:`fetch_sources`)."""
+    return fetch_sources(dep, store, [source], clock, offline=offline,
+                         fetchers={source.id: fetcher} if fetcher else None)[source.id]
+
+
+def _record(store: Store, job: _Fetch, clock: Clock) -> dict:
+    """Store what one source's fetch found, and say how it went."""
+    source, state, ctx = job.source, job.state, job.ctx
     outcome = {"ok": False, "items": 0, "new": 0, "changed": 0, "gone": 0, "error": None, "warning": None}
-    adapter = ADAPTERS[source.kind]
-    state = store.source_state(source.id) or {}
-    since = clock.today - dt.timedelta(days=int(source.options.get("lookback_days", LOOKBACK_DAYS)))
-    if state.get("last_success") and not offline:
-        since = dt.datetime.fromisoformat(state["last_success"]).date()
-    try:
-        fetcher = fetcher or make_fetcher(dep, source, offline, {"etag": state.get("etag"),
-                                                                 "last_modified": state.get("last_modified")})
-        ctx = FetchContext(today=clock.today, since=since, offline=offline)
-        records = adapter.collect(source, fetcher, ctx)
-    except NotModified:
+    if job.not_modified:
         outcome.update(ok=True, items=state.get("items") or 0)
         log.info("source %s: not modified since the last fetch", source.id)
         store.record_fetch(source.id, clock.now, ok=True)
         return outcome
-    except SourceError as exc:
-        outcome["error"] = str(exc).removeprefix(f"source {source.id!r}: ")
-    except FetchError as exc:
-        outcome["error"] = f"fetch failed: {exc}"
-    except Exception as exc:  # noqa: BLE001 - an adapter bug must not stop the cycle
-        log.debug("source %s: unexpected error", source.id, exc_info=True)
-        outcome["error"] = f"unexpected error while parsing: {type(exc).__name__}: {exc}"
-    if outcome["error"]:
+    if job.error or job.records is None:
+        outcome["error"] = job.error or "fetch failed: no answer"
         log.warning("source %s: %s", source.id, outcome["error"])
         store.record_fetch(source.id, clock.now, ok=False, error=outcome["error"])
         return outcome
     # everything a feed says is cleaned once, here, where every adapter's records pass (matcher.safety)
-    cleaned = [clean_record(r) for r in records]
+    cleaned = [clean_record(r) for r in job.records]
     records = [r for r, _ in cleaned]
     unsafe_links = sum(1 for _, dropped in cleaned if dropped)
     outcome["ok"] = True
@@ -155,7 +267,7 @@ def fetch_source(dep: Deployment, store: Store, source: SourceSpec, clock: Clock
     result = store.sync_source(source.id, records, clock.now, at=clock.at)
     outcome["new"], outcome["changed"], outcome["gone"] = len(result.new), len(result.changed), len(result.gone)
     store.record_fetch(source.id, clock.now, ok=True, items=len(records), warning=outcome["warning"],
-                       validators=getattr(fetcher, "new_validators", None) or None)
+                       validators=getattr(job.fetcher, "new_validators", None) or None)
     log.info("source %s: %d calls (%d new, %d changed, %d gone)", source.id, len(records),
              outcome["new"], outcome["changed"], outcome["gone"])
     return outcome
@@ -495,12 +607,9 @@ def run_cycle(dep: Deployment, store: Store, embedder: Embedder, channels: dict[
               progress: Callable[[str], None] | None = None) -> CycleReport:
     """One whole cycle: every source, then :func:`deliver_cycle`."""
     report = CycleReport(today=clock.today.isoformat())
-    for source in dep.sources:
-        if not source.enabled:
-            continue
-        outcome = fetch_source(dep, store, source, clock, offline=offline,
-                               fetcher=(fetchers or {}).get(source.id))
-        report.sources[source.id] = {k: outcome[k] for k in ("ok", "items", "new", "changed", "error", "warning")}
+    enabled = [s for s in dep.sources if s.enabled]
+    for source_id, outcome in fetch_sources(dep, store, enabled, clock, offline=offline, fetchers=fetchers).items():
+        report.sources[source_id] = {k: outcome[k] for k in ("ok", "items", "new", "changed", "error", "warning")}
         report.calls["new"] += outcome["new"]
         report.calls["changed"] += outcome["changed"]
         report.calls["gone"] += outcome["gone"]

@@ -9,6 +9,7 @@ score = max over needs of sqrt(weight/3) × similarity.  Deadlines are ignored.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import re
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Profile, _pydantic_errors
+from .config import Profile, _pydantic_errors, read_utf8
 from .errors import ConfigError, FundbotError
 
 METHODS = ("hybrid", "embed", "tfidf", "bm25")
@@ -42,17 +43,16 @@ class EvalCall:
 
 def load_calls(path: Path) -> list[EvalCall]:
     calls = []
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                calls.append(EvalCall(row["id"], row.get("funder", ""), row["title"], row.get("text", ""),
-                                      row.get("language", "en"), row.get("eligibility"), row.get("deadline"),
-                                      row.get("url")))
-            except (json.JSONDecodeError, KeyError) as exc:
-                raise ConfigError([f"{path.name}: line {n}: {exc}"]) from exc
+    for n, line in enumerate(read_utf8(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            calls.append(EvalCall(row["id"], row.get("funder", ""), row["title"], row.get("text", ""),
+                                  row.get("language", "en"), row.get("eligibility"), row.get("deadline"),
+                                  row.get("url")))
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ConfigError([f"{path.name}: line {n}: {type(exc).__name__}: {exc}"]) from exc
     return calls
 
 
@@ -60,7 +60,7 @@ def load_profiles(folder: Path) -> list[Profile]:
     profiles, errors = [], []
     for file in sorted(folder.glob("*.toml")):
         try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
+            data = tomllib.loads(read_utf8(file))
             profiles.append(Profile.model_validate(data))
         except tomllib.TOMLDecodeError as exc:
             errors.append(f"{file.name}: invalid TOML: {exc}")
@@ -80,20 +80,30 @@ def load_need_ids(path: Path) -> dict[str, dict[str, list[str]]]:
     """city → call → the needs the labeller saw the call pay for (pairs
     graded ≥ 2 that name any)."""
     out: dict[str, dict[str, list[str]]] = {}
-    with path.open(encoding="utf-8") as fh:
-        for row in csv.DictReader(fh, delimiter="\t"):
-            ids = [n.strip() for n in (row.get("need_ids") or "").split(",") if n.strip() not in ("", "-")]
-            if ids and int(row["grade"]) >= 2:
-                out.setdefault(row["city_id"], {})[row["call_id"]] = ids
+    for row in _qrel_rows(path):
+        ids = [n.strip() for n in (row.get("need_ids") or "").split(",") if n.strip() not in ("", "-")]
+        if ids and row["grade"] >= 2:
+            out.setdefault(row["city_id"], {})[row["call_id"]] = ids
     return out
+
+
+def _qrel_rows(path: Path) -> list[dict]:
+    """The rows of a qrels file, each with a whole-number grade, or a ConfigError naming the line."""
+    rows = []
+    reader = csv.DictReader(io.StringIO(read_utf8(path)), delimiter="\t")
+    for n, row in enumerate(reader, 2):
+        try:
+            rows.append({**row, "grade": int(row["grade"]), "city_id": row["city_id"], "call_id": row["call_id"]})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError([f"{path.name}: line {n}: needs city_id, call_id and a whole-number grade "
+                               f"({type(exc).__name__}: {exc})"]) from None
+    return rows
 
 
 def load_qrels(path: Path) -> dict[str, dict[str, int]]:
     qrels: dict[str, dict[str, int]] = {}
-    with path.open(encoding="utf-8") as fh:
-        reader = csv.DictReader(fh, delimiter="\t")
-        for row in reader:
-            qrels.setdefault(row["city_id"], {})[row["call_id"]] = int(row["grade"])
+    for row in _qrel_rows(path):
+        qrels.setdefault(row["city_id"], {})[row["call_id"]] = row["grade"]
     return qrels
 
 

@@ -9,8 +9,10 @@ from typing import Callable
 
 
 class Reply:
-    def __init__(self, status=200, body=b"", headers=None, delay=0.0):
+    def __init__(self, status=200, body=b"", headers=None, delay=0.0, trickle=0.0):
+        """``delay``: seconds before answering; ``trickle``: seconds between two bytes of the body."""
         self.status, self.body, self.headers, self.delay = status, body, headers or {}, delay
+        self.trickle = trickle
 
 
 class LocalServer:
@@ -44,7 +46,13 @@ class LocalServer:
                     self.send_header("Content-Length", str(len(reply.body)))
                     self.end_headers()
                     if self.command != "HEAD" and reply.status != 304:
-                        self.wfile.write(reply.body)
+                        if reply.trickle:
+                            for i in range(len(reply.body)):
+                                self.wfile.write(reply.body[i:i + 1])
+                                self.wfile.flush()
+                                time.sleep(reply.trickle)
+                        else:
+                            self.wfile.write(reply.body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 

@@ -81,8 +81,9 @@ def healthy_then(deployment, server, route: str, fault) -> dict:
 
 FAULTS = {
     "never answers": ("/api/ansokningsomgangar/", Reply(200, ROUNDS, {"Content-Type": "application/json"}, delay=6),
-                      "vinnova", "timed out"),
-    "500s": ("/api/ansokningsomgangar/", Reply(500, b"oops", {"Content-Type": "text/plain"}), "vinnova", "500"),
+                      "vinnova", "no answer within 1.5 s, tried twice"),
+    "500s": ("/api/ansokningsomgangar/", Reply(500, b"oops", {"Content-Type": "text/plain"}), "vinnova",
+             "HTTP 500 (server error), tried twice"),
     "malformed JSON": ("/api/ansokningsomgangar/", json_reply(b'[{"Diarienummer": "2026-1", '), "vinnova",
                        "invalid JSON"),
     "HTML instead of JSON": ("/api/ansokningsomgangar/", Reply(200, b"<!doctype html><p>Underhall</p>",
@@ -139,13 +140,42 @@ def test_conditional_get_and_304(online):
     assert headers["User-Agent"].startswith("fundbot/") and "(+https://" in headers["User-Agent"]
 
 
-def test_one_request_per_second_per_host(deployment):
-    from matcher.sources.fetch import HttpFetcher
+def test_one_request_per_second_per_host():
+    from matcher.sources.fetch import HostPacer
 
     waits, now = [], [0.0]
-    fetcher = HttpFetcher(user_agent="t", min_interval=1.0, clock=lambda: now[0], sleep=waits.append)
-    fetcher._pace("http://a.example/x")
+    pacer = HostPacer(1.0, clock=lambda: now[0], sleep=waits.append)
+    with pacer.turn("a.example"):
+        pass
     now[0] = 0.3
-    fetcher._pace("http://a.example/y")
-    fetcher._pace("http://b.example/y")
+    with pacer.turn("a.example"):
+        pass
+    with pacer.turn("b.example"):
+        pass
     assert waits == [pytest.approx(0.7)]
+
+
+def test_one_request_at_a_time_per_host_across_threads():
+    import threading
+
+    from matcher.errors import FetchError
+    from matcher.sources.fetch import HostPacer
+
+    pacer, inside, overlap = HostPacer(0.0), [], []
+
+    def request():
+        with pacer.turn("a.example"):
+            inside.append(1)
+            overlap.append(len(inside))
+            time.sleep(0.05)
+            inside.pop()
+
+    threads = [threading.Thread(target=request) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert overlap == [1, 1, 1, 1]
+    with pacer.turn("a.example"):  # a source whose time runs out while another holds the host is told so
+        with pytest.raises(FetchError, match="still busy"), pacer.turn("a.example", wait=0.05):
+            pass

@@ -359,3 +359,82 @@ def test_check_refuses_a_password_in_any_form_of_store_url(deployment):
         proc = deployment.cli("check")
         assert proc.returncode == 2 and "holds a password" in proc.stderr, (url, proc.stderr)
         assert "hunter2x" not in proc.stderr and "ter2x" not in proc.stderr, url
+
+
+# --- bounded in time: a hung funder delays no other ------------------------------------------------
+
+FAST = """\
+feeds = "feeds"
+profiles = "profiles"
+
+[store]
+url = "{store}"
+
+[matcher]
+model = "hashing"
+min_score = 0.0
+
+[http]
+connect_timeout = 1.0
+read_timeout = 2.0
+retries = 3
+min_interval = 0.0
+max_bytes = 2000000
+source_budget = 6.0
+"""
+
+
+def test_six_faulty_sources_and_one_good_one_in_one_bounded_cycle(deployment):
+    import time
+
+    from faultyday import REASONS, faulty_day
+    from matcher.cycle import BUDGET_GRACE
+
+    store = deployment.load().store_url
+    for old in (deployment.root / "feeds").glob("*.toml"):
+        old.unlink()
+    deployment.write("config.toml", FAST.format(store=store))
+    with faulty_day(deployment.root, read_timeout=2.0) as servers:
+        start = time.monotonic()
+        proc = deployment.cli("run", "--once", "--json")
+        took = time.monotonic() - start
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    sources = json.loads(proc.stdout)["sources"]
+    assert sources["good"]["ok"] and sources["good"]["items"] == 1  # ingested
+    for source_id, reason in REASONS.items():
+        assert sources[source_id]["ok"] is False and reason in sources[source_id]["error"], (source_id, sources)
+        assert "urllib3" not in sources[source_id]["error"] and "object at 0x" not in sources[source_id]["error"]
+    # side by side: the good funder was asked while the hung one was still silent, not after it
+    (good_at, *_), = servers["good"].hits("/feed")
+    hang_hits = servers["hang"].hits("/feed")
+    assert good_at < hang_hits[0][0] + 2.0
+    # a read time-out is asked again once, not `retries` (3) times
+    assert len(hang_hits) == 2 and "tried twice" in sources["hang"]["error"]
+    # the trickle was cut at the budget; six sources did not add up (serially: 6 + 5 + 6 … s)
+    assert took < 6.0 + BUDGET_GRACE + 8.0, took
+
+
+def test_a_retry_after_longer_than_the_budget_fails_at_once_with_the_reason(deployment):
+    import time
+
+    from localserver import LocalServer, Reply
+
+    store = deployment.load().store_url
+    for old in (deployment.root / "feeds").glob("*.toml"):
+        old.unlink()
+    deployment.write("config.toml", FAST.format(store=store))
+    with LocalServer() as server:
+        server.routes["/feed"] = Reply(429, b"slow down", {"Retry-After": "3600", "Content-Type": "text/plain"})
+        deployment.write("feeds/slow.toml", f"""\
+            id = "slow"
+            funder = "Slow"
+            kind = "rss"
+            url = "{server.url}/feed"
+            """)
+        start = time.monotonic()
+        proc = deployment.cli("run", "--once", "--json")
+        took = time.monotonic() - start
+    assert proc.returncode == 0, proc.stderr
+    error = json.loads(proc.stdout)["sources"]["slow"]["error"]
+    assert "HTTP 429 (too many requests), tried once; waiting 3600 s to ask again would pass" in error, error
+    assert len(server.hits("/feed")) == 1 and took < 30

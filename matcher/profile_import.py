@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import FundbotError
+from .safety import clean_text
 
 DATA = Path(__file__).parent / "data"
 
@@ -75,6 +76,15 @@ _BULLET = re.compile(r"^\s*[▪•●\-–*]\s*")
 _SECTION = re.compile(r"^\s*(\d)(?:\.(\d))?\.?\s+(.{3,120})$")
 _COMMITMENT = re.compile(r"^\s*Åtagande\s+(\d+)\s*[-–:]\s*(.+)$", re.I)
 _EMPHASIS = re.compile(r"nyckelområden|prioriterade|prioriterar|fokusområden|största|fokus", re.I)
+# "Våra nyckelområden är: transporter, energi och byggande." — bounded on both sides, so that a text full of
+# "fokus" with no colon costs one pass, not one pass per occurrence
+_KEY_AREAS = re.compile(r"(?:nyckelområden|fokusområden|fokusera på)[^:.]{0,200}:\s*([^.]{1,400})", re.I)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+MAX_KEY_AREAS = 40  # a contract names a handful; more is not a list of key areas
+
+# Real contracts are a few MB as PDF and well under a million characters of text.
+MAX_BYTES = 25_000_000
+MAX_CHARS = 2_000_000
 
 
 def fold(text: str) -> str:
@@ -82,18 +92,44 @@ def fold(text: str) -> str:
 
 
 def read_contract(path: Path) -> str:
-    """The contract's text: a PDF through pypdf, otherwise the file as text."""
-    if not path.exists():
-        raise FundbotError(f"{path}: no such file")
-    if path.suffix.lower() == ".pdf" or path.read_bytes()[:5] == b"%PDF-":
+    """The contract's text: a PDF through pypdf, otherwise the file as text
+    (UTF-8; undecodable bytes replaced), without control characters. Refuses
+    files over ``MAX_BYTES`` before reading them and texts over ``MAX_CHARS``."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise FundbotError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise FundbotError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    if not path.is_file():
+        raise FundbotError(f"{path}: not a file")
+    if size > MAX_BYTES:
+        raise FundbotError(f"{path}: the file is {size / 1e6:.0f} MB; a contract is at most {MAX_BYTES // 1_000_000} MB "
+                           "(real ones are a few MB): is this the right file?")
+    with path.open("rb") as fh:
+        head = fh.read(5)
+    too_long = (f"{path}: more than {MAX_CHARS:,} characters of text; a contract has far fewer "
+                "(real ones under a million): is this the right file?")
+    if path.suffix.lower() == ".pdf" or head == b"%PDF-":
         try:
             from pypdf import PdfReader
 
-            text = "\n".join(page.extract_text() or "" for page in PdfReader(str(path)).pages)
+            parts, length = [], 0
+            for page in PdfReader(str(path)).pages:
+                parts.append(page.extract_text() or "")
+                length += len(parts[-1]) + 1
+                if length > MAX_CHARS:
+                    raise FundbotError(too_long)
+            text = "\n".join(parts)
+        except FundbotError:
+            raise
         except Exception as exc:  # noqa: BLE001 - one line for a person
             raise FundbotError(f"{path}: cannot read the PDF: {type(exc).__name__}: {exc}") from exc
     else:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    if len(text) > MAX_CHARS:
+        raise FundbotError(too_long)
+    text = clean_text(text.replace("\f", "\n"))  # page breaks stay line breaks; other controls go
     if len(text.split()) < 50:
         raise FundbotError(f"{path}: too little text to read a contract from (a scanned PDF?)")
     return text
@@ -143,8 +179,18 @@ def find_municipality(city_id: str, text: str) -> dict | None:
     for row in rows:
         if fold(row["kommun"]).replace("-", " ") == key:
             return row
-    # else: the municipality the text names most often
-    counts = {r["kommun"]: len(re.findall(r"\b" + re.escape(r["kommun"]) + r"\b", text)) for r in rows}
+    # else: the municipality the text names most often — one pass over the words, not one per municipality
+    by_first: dict[str, list[str]] = {}
+    for row in rows:
+        by_first.setdefault(re.match(r"\w+", row["kommun"]).group(), []).append(row["kommun"])
+    counts: dict[str, int] = {}
+    for m in re.finditer(r"\w+", text):
+        for name in by_first.get(m.group(), ()):
+            end = m.start() + len(name)
+            if text.startswith(name, m.start()) and not (end < len(text) and (text[end].isalnum() or text[end] == "_")):
+                counts[name] = counts.get(name, 0) + 1
+    if not counts:
+        return None
     best = max(counts, key=counts.get)
     return next(r for r in rows if r["kommun"] == best) if counts[best] >= 3 else None
 
@@ -237,29 +283,33 @@ def analyse(text: str, city_id: str) -> Draft:
             low = unit.lower()
             if kind == "paragraph":
                 if goals is None:
-                    for sentence in re.split(r"(?<=[.!?])\s+", unit):
+                    for sentence in _SENTENCE.split(unit):
                         if re.search(r"klimatneutral(?!a städer)\w*[^.]{0,80}(?:till|senast|år)\s+20[2-5]\d", sentence,
                                      re.I):
                             goals = sentence.strip()
                             break
-                m = re.search(r"(?:nyckelområden|fokusområden|fokusera på)[^:]*:\s*([^.]+)", unit, re.I)
-                if m:
+                m = _KEY_AREAS.search(unit)
+                if m and len(key_areas) < MAX_KEY_AREAS:
                     key_areas |= {w.strip().lower() for w in re.split(r",| och ", m.group(1)) if w.strip()}
                 if len(unit) < 90 and not unit.endswith("."):
                     heading = unit  # a sub-heading such as "Prioriterade insatser i omställningsportföljen"
                 continue
             draft.blocks.append(Block(section, heading, unit, kind, bool(_EMPHASIS.search(heading))))
     draft.goals = goals
-    for b in draft.blocks:
-        if any(area and area[:5] in b.text.lower() for area in key_areas):
+    key_areas = set(sorted(key_areas)[:MAX_KEY_AREAS])
+    lowered = [b.text.lower() for b in draft.blocks]
+    for b, low in zip(draft.blocks, lowered):
+        if any(area and area[:5] in low for area in key_areas):
             b.emphasis = True
     # a key area the text names but no bullet or commitment takes up becomes a need of its own
+    sentences = None
     for area in sorted(key_areas):
         stem = area[:5]
-        if len(stem) < 4 or any(stem in b.text.lower() for b in draft.blocks):
+        if len(stem) < 4 or any(stem in low for low in lowered):
             continue
-        sentence = next((s for s in re.split(r"(?<=[.!?])\s+", " ".join(lines)) if stem in s.lower()
-                         and len(s) > 40), None)
+        if sentences is None:  # split once, only when needed
+            sentences = [(s, s.lower()) for s in _SENTENCE.split(" ".join(lines)) if len(s) > 40]
+        sentence = next((s for s, low in sentences if stem in low), None)
         text = f"{area.capitalize()}: nyckelområde för klimatomställningen." + (f" {sentence}" if sentence else "")
         draft.blocks.append(Block(subsections[0][0], "nyckelområden", text, "key-area", True))
     return draft
@@ -292,13 +342,22 @@ def weight(block: Block) -> int:
 
 
 def _toml_str(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+    """A TOML basic string: backslash, quote and every control character
+    escaped (line breaks become spaces), so no text can end the string."""
+    value = re.sub(r"[\r\n\u2028\u2029]+", " ", value)
+    return '"' + re.sub(r'["\\\x00-\x1f\x7f]',
+                        lambda m: {'"': '\\"', "\\": "\\\\"}.get(m.group(), f"\\u{ord(m.group()):04x}"), value) + '"'
+
+
+def _comment(value: str) -> str:
+    """``value`` fit for one TOML comment line: controls and line breaks gone."""
+    return " ".join((clean_text(value) or "").split())
 
 
 def render(draft: Draft, source_name: str) -> tuple[str, list[str]]:
     """The profile as TOML text, and the points a person should review."""
     review: list[str] = []
-    lines = [f"# Draft profile imported from {source_name} by `fundbot profile import`.",
+    lines = [f"# Draft profile imported from {_comment(source_name)} by `fundbot profile import`.",
              "# Review every need (text, weight 1–3, keywords) and the eligibility facts before use.", "",
              "[city]", f"id = {_toml_str(draft.city_id)}", f"name = {_toml_str(draft.name)}", 'language = "sv"']
     if draft.goals:
@@ -331,7 +390,7 @@ def render(draft: Draft, source_name: str) -> tuple[str, list[str]]:
         kws = keywords(block.text)
         if not kws:
             review.append(f"need {n:02d} has no English keywords: add some")
-        lines += ["", "[[needs]]", f'id = "{draft.city_id}-N{n:02d}"', f"text = {_toml_str(text)}",
+        lines += ["", "[[needs]]", f"id = {_toml_str(f'{draft.city_id}-N{n:02d}')}", f"text = {_toml_str(text)}",
                   f"weight = {weight(block)}",
                   "keywords = [" + ", ".join(_toml_str(k) for k in kws) + "]",
                   f"source = {_toml_str(block.section + (' – ' + block.heading if block.heading else ''))}"]

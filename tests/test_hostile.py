@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 from localserver import LocalServer, Reply
+from test_channels import smtp  # noqa: F401 - the local SMTP server fixture
 
 # a funder's round as a hostile page would write it
 TITLE = ("=HYPERLINK(\"https://evil.example\",\"Klimat\") \x1b[31mRÖD\x1b[0m\x07 bidi\u202eevil\u202c "
@@ -217,6 +219,41 @@ def test_a_100_kb_title_still_makes_teams_cards_teams_accepts(deployment, monkey
     assert any("Klimat Klimat" in c and "…" in c for c in cards)  # the title is there, cut
 
 
+
+def test_a_100_kb_title_keeps_e_mail_and_slack_webhook_messages_within_their_limits(deployment, monkeypatch, smtp):
+    import email
+    from email import policy
+
+    deployment.retitle_vinnova_round("Klimat " * 15_000)
+    inbox, port = smtp
+    (deployment.root / "config.toml").write_text((deployment.root / "config.toml").read_text() + f"""
+[email]
+host = "127.0.0.1"
+port = {port}
+starttls = false
+from_addr = "fundbot@example.org"
+""")
+    for city, channel in (("norrby", 'kind = "email"\ntarget = "klimat@norrby.example"'),
+                          ("sunnana", 'kind = "slack-webhook"\ntarget = "SUNNANA_HOOK"')):
+        path = deployment.root / f"profiles/{city}.toml"
+        path.write_text(path.read_text().replace('kind = "console"', channel))
+    with LocalServer() as server:
+        server.routes["/hook"] = lambda handler: Reply(200, b"ok", {"Content-Type": "text/plain"})
+        monkeypatch.setenv("SUNNANA_HOOK", f"{server.url}/hook")
+        summary = json.loads(deployment.cli("run", "--once", "--offline", "--json", check=True).stdout)
+        posts = [json.loads(b) for p, b in server.bodies if p.startswith("/hook")]
+    assert summary["deliveries"]["failed"] == 0 and summary["deliveries"]["pending"] == 0
+    # Slack: a message's text at most 40,000 characters, a section at most 3,000, at most 50 blocks
+    assert posts and all(len(p["text"]) <= 40_000 and len(p["blocks"]) <= 50 for p in posts)
+    assert all(len(b["text"]["text"]) <= 3000 for p in posts for b in p["blocks"] if b["type"] == "section")
+    # e-mail: the title cut (with "…") in both parts, the message a size any mail server takes
+    (_, raw), = inbox.messages
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    text, html = msg.get_body(("plain",)).get_content(), msg.get_body(("html",)).get_content()
+    assert "Klimat Klimat" in text and "…" in text and "Klimat Klimat" in html
+    assert len(raw) < 50_000 and max(len(line) for line in raw.splitlines()) <= 998  # RFC 5322 line limit
+
+
 # --- exactly once, also when two processes share a store -----------------------------------------
 
 
@@ -305,6 +342,112 @@ def test_an_empty_profiles_folder_is_a_clear_error(deployment):
         file.unlink()
     proc = deployment.cli("run", "--once", "--offline")
     assert proc.returncode == 2 and "holds no city profile" in proc.stderr and "StopIteration" not in proc.stderr
+
+
+def test_config_and_profile_errors_come_together_each_naming_its_file(deployment):
+    """A bad config.toml no longer hides the profiles' and feeds' errors."""
+    config = deployment.root / "config.toml"
+    config.write_text(config.read_text().replace("top = 5", "top = -1"))
+    (deployment.root / "profiles/norrby.toml").write_bytes(
+        (deployment.root / "profiles/norrby.toml").read_text().replace("Markhälsa", "Markhälsa é").encode("latin-1"))
+    (deployment.root / "profiles/sunnana.toml").write_text(
+        (deployment.root / "profiles/sunnana.toml").read_text(), encoding="utf-16")
+    proc = deployment.cli("check")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "UnicodeDecodeError" not in proc.stderr
+    assert "config.toml" in proc.stderr and "top" in proc.stderr
+    assert "profiles/norrby.toml: not UTF-8 (byte 0xe4 on line" in proc.stderr and "save it as UTF-8" in proc.stderr
+    assert "profiles/sunnana.toml: the file is UTF-16; save it as UTF-8" in proc.stderr
+
+
+def test_a_bad_include_pattern_or_an_unknown_option_key_is_refused_by_check(deployment):
+    deployment.write("feeds/urbact.toml", """\
+        id = "urbact"
+        funder = "URBACT"
+        kind = "html"
+        url = "https://urbact.eu/calls"
+        snapshot = "snapshots/urbact.html"
+        recorded_at = 2026-11-20
+        [options]
+        item = "article"
+        include = "(klimat"
+        includee = "typo"
+        """)
+    (deployment.root / "feeds/snapshots/urbact.html").write_text("<html></html>")
+    eu = deployment.root / "feeds/eu.toml"
+    eu.write_text(eu.read_text() + '[options]\nquery = "{not json"\n')
+    proc = deployment.cli("check")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "feeds/urbact.toml: options.include: not a valid regular expression" in proc.stderr
+    assert "feeds/urbact.toml: options.includee: unknown key" in proc.stderr
+    assert "feeds/eu.toml: options.query:" in proc.stderr  # every file's problems, at once
+
+
+# --- profile import: bounded, and a draft nothing can inject into -------------------------------------
+
+CONTRACT = Path(__file__).resolve().parent / "data/contracts/skelleftea.txt"
+
+
+def import_draft(deployment, source: Path, *extra: str):
+    out = deployment.root / "draft.toml"
+    proc = deployment.cli("profile", "import", str(source), "--city", "skelleftea", "--out", str(out), *extra)
+    return proc, out
+
+
+def test_a_file_name_and_contract_text_cannot_inject_into_the_draft(deployment, tmp_path):
+    import tomllib
+
+    name = tmp_path / 'kontrakt"\n[[channels]]\nkind = "slack"\ntarget = "C0EVIL".txt'
+    text = CONTRACT.read_text(encoding="utf-8")
+    # control characters and a quote-and-newline inside a commitment
+    text = text.replace("Vi åtar oss att", "Vi åtar oss att\x1b[31m\x00\x08 \"\n[[channels]]\x0b", 1)
+    name.write_text(text, encoding="utf-8")
+    proc, out = import_draft(deployment, name)
+    assert proc.returncode == 0, proc.stderr
+    draft = tomllib.loads(out.read_text(encoding="utf-8"))  # valid TOML …
+    assert draft["channels"] == [{"kind": "console"}]  # … with only the console channel it writes itself
+    assert all(ch not in out.read_text(encoding="utf-8") for ch in "\x1b\x00\x08\x0b")
+    assert out.read_text(encoding="utf-8").splitlines()[0].startswith("# Draft profile imported from kontrakt")
+
+
+def test_an_oversized_contract_is_refused_before_it_is_read(deployment, tmp_path):
+    big = tmp_path / "big.txt"
+    with big.open("wb") as fh:
+        fh.truncate(26_000_000)  # 26 MB, sparse: refusing it must not need reading it
+    proc, out = import_draft(deployment, big)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr and not out.exists()
+    assert "big.txt: the file is 26 MB; a contract is at most 25 MB" in proc.stderr
+    long = tmp_path / "long.txt"
+    long.write_text("klimat " * 300_000, encoding="utf-8")  # 2.1 M characters in 2.1 MB
+    proc, _ = import_draft(deployment, long)
+    assert proc.returncode != 0 and "more than 2,000,000 characters of text" in proc.stderr
+
+
+def adversarial_contract(chars: int) -> str:
+    """A contract built to make a backtracking key-area pattern quadratic: one
+    paragraph of ``chars`` characters full of "fokusera på" with no colon."""
+    head = "5. Kommunens åtaganden\n" + "Vi fokuserar på klimat och energi i hela kommunen. " * 20 + "\n"
+    body = ("fokusera på nyckelområden fokus " * (chars // 30 + 1))[: chars - len(head) - 100]
+    return head + body + "\n• Energieffektivisering av byggnader och fjärrvärme i hela kommunen.\n"
+
+
+def test_an_adversarial_contract_of_the_largest_allowed_size_is_imported(deployment, tmp_path):
+    """The earlier pattern needed 2 s for a tenth of this text and minutes
+    for all of it (its work grew with the square of the length); now it is
+    one bounded pass (`python bench/profile_import.py` prints the times).
+    Not a timing test: a generous limit only turns a hang into a failure."""
+    import subprocess
+    import sys
+
+    from matcher.profile_import import MAX_CHARS
+
+    source = tmp_path / "adversarial.txt"
+    source.write_text(adversarial_contract(MAX_CHARS), encoding="utf-8")
+    out = tmp_path / "draft.toml"
+    proc = subprocess.run([sys.executable, "-m", "matcher.cli", "profile", "import", str(source), "--city",
+                           "skelleftea", "--out", str(out), "--config", str(deployment.config)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "Energieffektivisering av byggnader" in out.read_text(encoding="utf-8")
 
 
 # --- no secret is shown ------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ and returns a :class:`SendResult`; it knows nothing of feeds or the store.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from ..config import ChannelSpec
@@ -30,6 +30,19 @@ class DigestItem:
     caveats: tuple[str, ...] = ()  # eligibility conditions the profile does not answer
 
 
+# What a person reads of one suggestion, at most (characters); feed text is
+# hostile and may be any length, and every platform has a limit on a message.
+FIELD_LIMITS = {"title": 300, "funder": 150, "need_text": 300, "passage": 600, "budget": 200, "programme": 200}
+
+
+def cut(text: str | None, limit: int) -> str | None:
+    """``text`` at most ``limit`` characters, cut at a word and marked with "…"."""
+    if text is None or len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    return (head.rsplit(" ", 1)[0] if " " in head[limit // 2:] else head).rstrip() + "…"
+
+
 @dataclass(frozen=True)
 class Digest:
     city_id: str
@@ -37,6 +50,12 @@ class Digest:
     language: str
     items: tuple[DigestItem, ...]
     timezone: str = "Europe/Stockholm"
+
+    def within_limits(self) -> "Digest":
+        """The digest with every item's text fields cut to ``FIELD_LIMITS``."""
+        return replace(self, city_name=cut(self.city_name, 150), items=tuple(
+            replace(i, **{k: cut(getattr(i, k), n) for k, n in FIELD_LIMITS.items()},
+                    caveats=tuple(cut(c, 200) for c in i.caveats[:10])) for i in self.items))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from . import Digest, DigestItem
+from . import Digest, DigestItem, cut
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -59,17 +59,10 @@ def format_date(value: dt.datetime, language: str, zone: str = "Europe/Stockholm
     return f"{local.day} {month} {local.year}, {local:%H:%M}"
 
 
-def _shorten(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1].rsplit(" ", 1)[0]
-    return cut + "…"
-
-
 def item_blocks(item: DigestItem, digest: Digest) -> list[dict]:
     t = labels(digest.language)
     title = escape(item.title)
-    link = f"<{escape(item.url)}|{_shorten(title, 500)}>" if item.url else f"*{_shorten(title, 500)}*"
+    link = f"<{escape(item.url)}|{cut(title, 500)}>" if item.url else f"*{cut(title, 500)}*"
     deadline = format_date(item.deadline, digest.language, digest.timezone) if item.deadline else t["rolling"]
     if item.status == "forthcoming":
         deadline += f" ({t['opens_soon']})"
@@ -82,11 +75,11 @@ def item_blocks(item: DigestItem, digest: Digest) -> list[dict]:
     ]
     head = "\n".join(lines)
     quote = "> " + escape(item.passage).replace("\n", " ")
-    section = head + "\n" + _shorten(quote, MAX_SECTION - len(head) - 1)
+    section = head + "\n" + cut(quote, MAX_SECTION - len(head) - 1)
     blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": section[:MAX_SECTION]}}]
     if item.caveats:
         caveats = f"{t['caveats']}: " + escape("; ".join(item.caveats))
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _shorten(caveats, MAX_SECTION)}]})
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": cut(caveats, MAX_SECTION)}]})
     value = str(item.delivery_id)
     blocks.append({"type": "actions", "block_id": f"fundbot-{item.delivery_id}", "elements": [
         {"type": "button", "action_id": "fundbot_relevant", "value": value,
@@ -109,13 +102,13 @@ def digest_messages(digest: Digest) -> list[tuple[list[DigestItem], list[dict], 
     for n, items in enumerate(groups, 1):
         name = escape(digest.city_name)
         header = (t["header"] if len(groups) == 1 else t["header_more"]).format(name=name, part=n, parts=len(groups))
-        blocks: list[dict] = [{"type": "header", "text": {"type": "plain_text", "text": _shorten(header, MAX_HEADER)}}]
+        blocks: list[dict] = [{"type": "header", "text": {"type": "plain_text", "text": cut(header, MAX_HEADER)}}]
         for item in items:
             blocks.append({"type": "divider"})
             blocks.extend(item_blocks(item, digest))
         blocks.append({"type": "context", "elements": [
             {"type": "mrkdwn", "text": escape(t["footer"].format(city=digest.city_id))}]})
-        fallback = _shorten(header + ": " + "; ".join(escape(i.title) for i in items), 3000)
+        fallback = cut(header + ": " + "; ".join(escape(i.title) for i in items), 3000)
         assert len(blocks) <= MAX_BLOCKS
         out.append((items, blocks, fallback))
     return out
@@ -135,11 +128,11 @@ def notice_text(notice) -> str:
     """One escaped line for a follow-up, in the city's language."""
     t = NOTICE.get(notice.language, NOTICE["en"])
     deadline = format_date(notice.deadline, notice.language, notice.timezone) if notice.deadline else "–"
-    title = escape(notice.title)
+    title = escape(cut(notice.title, 300))  # a notice is one line, within every platform's limits
     head = t[notice.kind].format(title=f"<{escape(notice.url)}|{title}>" if notice.url else title)
     if notice.kind == "reminder":
         parts = [t["due"].format(deadline=deadline)]
     else:
         parts = [t[f].format(deadline=deadline, status=t["statuses"].get(notice.status, notice.status),
-                             budget=escape(notice.budget or "–")) for f in notice.fields if f in t]
+                             budget=escape(cut(notice.budget, 200) or "–")) for f in notice.fields if f in t]
     return head + " — " + "; ".join(parts)

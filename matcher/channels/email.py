@@ -11,7 +11,7 @@ import smtplib
 from email.message import EmailMessage
 
 from ..config import ChannelSpec
-from . import Digest, NotConfigured, SendResult
+from . import Digest, NotConfigured, SendResult, cut
 from .blocks import format_date, labels
 from .console import format_digest
 
@@ -66,6 +66,7 @@ class EmailChannel:
         return msg
 
     def send(self, spec: ChannelSpec, digest: Digest, confirm) -> SendResult:
+        digest = digest.within_limits()
         t = labels(digest.language)
         msg = self._message(spec.target or "", t["header"].format(name=digest.city_name),
                             format_digest(digest), html_digest(digest))
@@ -89,7 +90,7 @@ class EmailChannel:
         text = notice_text(notice).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
         smtp = self._connect()
         try:
-            smtp.send_message(self._message(spec.target or "", text[:120], text))
+            smtp.send_message(self._message(spec.target or "", cut(" ".join(text.split()), 120), text))
         finally:
             smtp.quit()
         return "email"

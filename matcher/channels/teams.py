@@ -9,7 +9,7 @@ import os
 import re
 
 from ..config import ChannelSpec
-from . import Digest, DigestItem, NotConfigured, SendResult
+from . import Digest, DigestItem, NotConfigured, SendResult, cut
 from .blocks import format_date, labels
 
 MAX_ITEMS = 20  # per card; longer digests are split
@@ -17,11 +17,6 @@ MAX_ITEMS = 20  # per card; longer digests are split
 # field of an item is cut to a length no funder's text needs
 MAX_BYTES = 24_000
 LIMITS = {"title": 300, "funder": 150, "need": 300, "passage": 600, "caveats": 400, "notice": 2000}
-
-
-def _cut(text: str | None, limit: int) -> str:
-    text = text or ""
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def plain(text: str | None) -> str:
@@ -35,18 +30,18 @@ def item_blocks(digest: Digest, item: DigestItem) -> list[dict]:
     deadline = format_date(item.deadline, digest.language, digest.timezone) if item.deadline else t["rolling"]
     body = [
         {"type": "TextBlock", "weight": "Bolder", "wrap": True, "separator": True,
-         "text": plain(_cut(item.title, LIMITS["title"]))},
+         "text": plain(cut(item.title, LIMITS["title"]))},
         {"type": "FactSet", "facts": [
-            {"title": t["funder"], "value": plain(_cut(item.funder, LIMITS["funder"]))},
+            {"title": t["funder"], "value": plain(cut(item.funder, LIMITS["funder"]))},
             {"title": t["deadline"], "value": deadline},
             {"title": t["relevance"], "value": f"{round(item.score * 100)} %"},
-            {"title": t["need"], "value": plain(_cut(item.need_text, LIMITS["need"]))},
+            {"title": t["need"], "value": plain(cut(item.need_text, LIMITS["need"]))},
         ]},
-        {"type": "TextBlock", "wrap": True, "isSubtle": True, "text": plain(_cut(item.passage, LIMITS["passage"]))},
+        {"type": "TextBlock", "wrap": True, "isSubtle": True, "text": plain(cut(item.passage, LIMITS["passage"]))},
     ]
     if item.caveats:
         body.append({"type": "TextBlock", "wrap": True, "color": "Warning",
-                     "text": plain(_cut(f"{t['caveats']}: " + "; ".join(item.caveats), LIMITS["caveats"]))})
+                     "text": plain(cut(f"{t['caveats']}: " + "; ".join(item.caveats), LIMITS["caveats"]))})
     if item.url:
         body.append({"type": "ActionSet", "actions": [{"type": "Action.OpenUrl", "title": "↗", "url": item.url}]})
     return body
@@ -129,5 +124,5 @@ class TeamsChannel:
             "contentType": "application/vnd.microsoft.card.adaptive",
             "content": {"type": "AdaptiveCard", "version": "1.4",
                         "body": [{"type": "TextBlock", "wrap": True,
-                                  "text": plain(_cut(text, LIMITS["notice"]))}]}}]})
+                                  "text": plain(cut(text, LIMITS["notice"]))}]}}]})
         return "teams"

@@ -11,6 +11,8 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
+
 from localserver import LocalServer, Reply
 from test_channels import smtp  # noqa: F401 - the local SMTP server fixture
 
@@ -581,3 +583,58 @@ def test_a_retry_after_longer_than_the_budget_fails_at_once_with_the_reason(depl
     error = json.loads(proc.stdout)["sources"]["slow"]["error"]
     assert "HTTP 429 (too many requests), tried once; waiting 3600 s to ask again would pass" in error, error
     assert len(server.hits("/feed")) == 1 and took < 30
+
+
+# --- for the municipality's IT department: the proxy it names is the way out ---------------------
+
+
+@pytest.mark.parametrize("no_proxy", ["", "127.0.0.1"])
+def test_feeds_and_slack_take_the_proxy_the_environment_names_except_where_no_proxy_says(
+        deployment, monkeypatch, no_proxy):
+    from conftest import use_fake_slack
+    from fakeslack import FakeSlack
+    from faultyday import GOOD_FEED, RSS
+    from localproxy import LocalProxy
+
+    store = deployment.load().store_url
+    for old in (deployment.root / "feeds").glob("*.toml"):
+        old.unlink()
+    deployment.write("config.toml", FAST.format(store=store))
+    with LocalProxy() as proxy, LocalServer() as funder, FakeSlack() as slack:
+        funder.routes["/feed"] = Reply(200, GOOD_FEED, RSS)
+        deployment.write("feeds/local.toml", f"""\
+            id = "local"
+            funder = "Local funder"
+            kind = "rss"
+            url = "{funder.url}/feed"
+            language = "en"
+            [options]
+            deadline_labels = ["Deadline"]
+            """)
+        deployment.write("feeds/abroad.toml", """\
+            id = "abroad"
+            funder = "A funder out on the internet"
+            kind = "rss"
+            url = "https://calls.funder.invalid/feed"
+            """)
+        use_fake_slack(deployment, slack, monkeypatch)
+        for name in ("HTTPS_PROXY", "HTTP_PROXY"):
+            monkeypatch.setenv(name, proxy.url)
+            monkeypatch.setenv(name.lower(), proxy.url)
+        monkeypatch.setenv("NO_PROXY", no_proxy)
+        monkeypatch.setenv("no_proxy", no_proxy)
+        proc = deployment.cli("run", "--once", "--json")
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        sources = json.loads(proc.stdout)["sources"]
+        assert sources["local"]["ok"] and sources["local"]["items"] == 1
+        assert slack.delivered("C0NORRBY")  # the suggestion reached Slack
+        # an HTTPS funder is asked for through the proxy (CONNECT), never looked up or dialled directly
+        assert ("CONNECT", "calls.funder.invalid:443") in proxy.log
+        assert sources["abroad"]["ok"] is False and "proxy" in sources["abroad"]["error"]
+        feed_via_proxy = proxy.carried(f"{funder.url}/feed")
+        slack_via_proxy = proxy.carried(f"{slack.base_url.rstrip('/')}/chat.postMessage")
+    if no_proxy:  # NO_PROXY=127.0.0.1: the local funder and Slack are reached directly, by the feeds and slack-sdk
+        assert not feed_via_proxy and not slack_via_proxy, proxy.log
+        assert funder.hits("/feed")
+    else:
+        assert feed_via_proxy and slack_via_proxy, proxy.log

@@ -79,7 +79,8 @@ def make_fetcher(dep: Deployment, source: SourceSpec, offline: bool, validators:
     http = dep.settings.http
     fetcher = HttpFetcher(user_agent=user_agent(dep), connect_timeout=http.connect_timeout,
                           read_timeout=http.read_timeout, max_bytes=http.max_bytes, retries=http.retries,
-                          min_interval=http.min_interval, budget=http.source_budget, pacer=pacer)
+                          min_interval=http.min_interval, budget=http.source_budget, home=source.url,
+                          pacer=pacer)
     fetcher.validators = {k: v for k, v in (validators or {}).items() if v}
     return fetcher
 

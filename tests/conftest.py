@@ -152,6 +152,18 @@ def deployment(tmp_path: Path, request) -> Deployment:
 # runs every deployment of the suite on PostgreSQL instead of SQLite.
 
 
+def pytest_collection_modifyitems(config, items):
+    """With FUNDBOT_TEST_STORE=postgresql (CI's second pass) only the tests that run a deployment are run: theirs is
+    the store that changes; every other test ran in the first pass, PostgreSQL store tests included."""
+    if os.environ.get("FUNDBOT_TEST_STORE") != "postgresql":
+        return
+    keep = [item for item in items if "deployment" in getattr(item, "fixturenames", ())]
+    dropped = [item for item in items if "deployment" not in getattr(item, "fixturenames", ())]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def pg_admin():
     url = os.environ.get("FUNDBOT_TEST_PG")

@@ -638,3 +638,52 @@ def test_feeds_and_slack_take_the_proxy_the_environment_names_except_where_no_pr
         assert funder.hits("/feed")
     else:
         assert feed_via_proxy and slack_via_proxy, proxy.log
+
+
+# --- a funder's page cannot make fundbot read an intranet ------------------------------------------
+
+LISTING = """<html><body><main>
+<article><a class="call" href="/calls/open">Klimatneutrala städer: innovationsupphandling</a></article>
+<article><a class="call" href="http://localhost:{port}/secret">Klimatneutrala städer: intranätet</a></article>
+<article><a class="call" href="/calls/moved">Klimatneutrala städer: flyttad utlysning</a></article>
+</main></body></html>"""
+
+
+def test_a_link_or_redirect_from_a_funder_never_reaches_a_local_or_private_address(deployment):
+    from matcher.errors import FetchError
+    from matcher.sources.fetch import HttpFetcher
+
+    store = deployment.load().store_url
+    for old in (deployment.root / "feeds").glob("*.toml"):
+        old.unlink()
+    deployment.write("config.toml", FAST.format(store=store))
+    html = {"Content-Type": "text/html; charset=utf-8"}
+    with LocalServer() as funder, LocalServer() as intranet:
+        intranet.routes["/"] = Reply(200, b"<main>Intern: l\xc3\xb6nelista och l\xc3\xb6senord</main>", html)
+        port = intranet.httpd.server_address[1]
+        funder.routes["/calls/list"] = Reply(200, LISTING.format(port=port).encode(), html)
+        funder.routes["/calls/open"] = Reply(200, "<main>Innovationsupphandling, öppen.</main>".encode(), html)
+        funder.routes["/calls/moved"] = Reply(302, b"", {"Location": f"http://localhost:{port}/moved"})
+        deployment.write("feeds/funder.toml", f"""\
+            id = "funder"
+            funder = "A funder"
+            kind = "html"
+            url = "{funder.url}/calls/list"
+            [options]
+            item = "article"
+            link = "a.call"
+            """)
+        proc = deployment.cli("run", "--once", "--json")
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        assert intranet.log == []  # not one request: the link and the redirect were refused before sending
+        assert funder.hits("/calls/open") and funder.hits("/calls/moved")  # its own host: asked
+        funder_report = json.loads(proc.stdout)["sources"]["funder"]
+        assert funder_report["ok"] and funder_report["items"] == 3  # the listing still names all three calls
+        assert f"not asked: localhost:{port} leads to the local or private address 127.0.0.1" in proc.stderr
+        # the class, at the fetcher: loopback, private, link-local (cloud metadata) and non-http addresses
+        fetcher = HttpFetcher(user_agent="t", home=funder.url, min_interval=0.0)
+        for url in ("http://169.254.169.254/latest/meta-data/", "http://10.1.2.3/", "http://[::1]:8080/",
+                    "http://0.0.0.0/", "file:///etc/passwd", "gopher://127.0.0.1/"):
+            with pytest.raises(FetchError):
+                fetcher.request("GET", url)
+        assert fetcher.request("GET", f"{funder.url}/calls/open").status == 200  # the operator's host is fine

@@ -7,6 +7,9 @@ recorded day from a live one.
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+import socket
 import threading
 import time
 from contextlib import contextmanager
@@ -16,6 +19,8 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from ..errors import FetchError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -193,6 +198,37 @@ def plain_reason(exc: BaseException, timeout: tuple[float, float]) -> str:
     return f"the request failed ({type(exc).__name__})"
 
 
+def _local_address(host: str, port: int) -> str | None:
+    """The first address of ``host`` that is not on the public internet (loopback, private, link-local — a
+    cloud's metadata service —, reserved), or None. A name that does not resolve here is left to the proxy or
+    to fail on its own."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return None
+    for *_, sockaddr in infos:
+        address = ipaddress.ip_address(sockaddr[0].split("%")[0])
+        if not address.is_global:
+            return str(address)
+    return None
+
+
+def _session(guard):
+    """A requests session that asks ``guard`` before following each redirect."""
+    import requests
+
+    class GuardedSession(requests.Session):
+        def get_redirect_target(self, resp):
+            target = super().get_redirect_target(resp)
+            if target:
+                from urllib.parse import urljoin
+
+                guard(urljoin(resp.url, target))
+            return target
+
+    return GuardedSession()
+
+
 class HttpFetcher:
     """requests with explicit time-outs, a wall-clock budget for all of one
     source's requests together (connect, reads, retries and waits), retries
@@ -209,13 +245,12 @@ class HttpFetcher:
         retries: int = 3,
         min_interval: float = 1.0,
         budget: float = 90.0,
+        home: str | None = None,
         pacer: HostPacer | None = None,
         clock=time.monotonic,
         sleep=time.sleep,
     ):
-        import requests
-
-        self.session = requests.Session()  # no urllib3 retries: every retry is counted against the budget below
+        self.session = _session(self.guard)  # no urllib3 retries: every retry is counted against the budget below
         self.session.headers["User-Agent"] = user_agent
         self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
         self.max_bytes, self.retries, self.budget = max_bytes, retries, budget
@@ -229,6 +264,28 @@ class HttpFetcher:
         self.validators: dict[str, str] = {}
         self.new_validators: dict[str, str] = {}
         self._first = True
+        # the host the operator configured (the source's url) may be anywhere, an intranet too; a page, link or
+        # redirect it hands us may lead elsewhere only on the public internet
+        self.home = (urlsplit(home).hostname or "").lower() if home else None
+
+    def guard(self, url: str) -> None:
+        """Refuse a link from a funder's answer (detail page, next page, redirect) that leads to a local or
+        private address: a hostile page must not make fundbot read an intranet or a cloud's metadata service
+        and post what it found. Raised before any byte is sent there."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise FetchError(f"{url[:200]!r}: not an http(s) address")
+        host = parts.hostname.lower()
+        if self.home is None:
+            self.home = host
+        if host == self.home:
+            return
+        local = _local_address(host, parts.port or (443 if parts.scheme == "https" else 80))
+        if local is not None:
+            log.warning("not asked: %s leads to the local or private address %s (only the source's own host, "
+                        "%s, may be one)", parts.netloc, local, self.home)
+            raise FetchError(f"{parts.netloc}: not asked — a link from the funder's answer leads to the local or "
+                             f"private address {local}; only the source's own host ({self.home}) may be one")
 
     def remaining(self) -> float:
         if self._deadline is None:
@@ -244,6 +301,7 @@ class HttpFetcher:
     def request(self, method, url, *, params=None, files=None, headers=None) -> Response:
         import requests
 
+        self.guard(url)
         host = urlsplit(url).netloc
         first, self._first = self._first, False
         headers = dict(headers or {})

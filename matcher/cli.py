@@ -72,6 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("check", parents=[common], help="validate config, feeds and profiles")
 
+    src = sub.add_parser("source", parents=[common], help="the funders' sources")
+    srcsub = src.add_subparsers(dest="source_command", metavar="ACTION", required=True)
+    show = srcsub.add_parser("show", parents=[common],
+                             help="fetch one source and print what fundbot reads in it (never writes the store)")
+    show.add_argument("id", metavar="ID", help="the source's id (its file name in the feeds folder)")
+    show.add_argument("--offline", action="store_true", help="read its recorded snapshot instead of the network")
+    show.add_argument("--json", action="store_true")
+
     profile = sub.add_parser("profile", parents=[common], help="city profiles")
     psub = profile.add_subparsers(dest="profile_command", metavar="ACTION", required=True)
     imp = psub.add_parser("import", parents=[common], help="draft a profile from a climate contract (PDF or text)")
@@ -270,7 +278,17 @@ def cmd_status(args) -> int:
             "ok" if s["ok"] else f"FAILED ({s['failures']}× in a row, last success {s['last_success'] or 'never'}): "
                                  f"{s['error']}")
         warn = f" — warning: {s['warning']}" if s.get("warning") else ""
+        warn += f" — warning: {s['stale']}" if s.get("stale") else ""
         print(f"  {sid:28} {state}, {s['items'] or 0} items, last attempt {s['last_attempt'] or '-'}{warn}")
+    if report["unverified"]:
+        print(f"unverified (not suggested; no future deadline and not seen for over "
+              f"{dep.settings.matcher.stale_after_days} days):")
+        for c in report["unverified"]:
+            print(f"  [{c['source']}] {c['title'][:80]} — {c['note']}")
+    if report["invitation_only"]:
+        print("past the first stage (not suggested):")
+        for c in report["invitation_only"]:
+            print(f"  [{c['source']}] {c['title'][:80]} — {c['note']}")
     d = report["deliveries"]
     print(f"deliveries: {d['sent']} sent, {d['pending']} pending, {d['failed']} failed")
     print("channels:")
@@ -283,6 +301,21 @@ def cmd_status(args) -> int:
     print("schedule (fundbot serve):")
     for job, when in report["schedule"].items():
         print(f"  {job:30} next {when}")
+    return 0
+
+
+def cmd_source(args) -> int:
+    from .sources.show import format_show, show_source
+
+    dep = _load(args)
+    source = next((s for s in dep.sources if s.id == args.id), None)
+    if source is None:
+        raise UsageError(f"no source {args.id!r}; the sources are: {', '.join(s.id for s in dep.sources)}")
+    data = show_source(dep, source, offline=args.offline)
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=1))
+    else:
+        print(format_show(data), end="")
     return 0
 
 
@@ -437,7 +470,8 @@ def cmd_store(args) -> int:
     return 0 if report.consistent else 1
 
 
-COMMANDS = {"store": cmd_store, "serve": cmd_serve, "report": cmd_report, "profile": cmd_profile, "mark": cmd_mark, "run": cmd_run, "suggest": cmd_suggest, "status": cmd_status, "check": cmd_check, "eval": cmd_eval}
+COMMANDS = {"store": cmd_store, "serve": cmd_serve, "report": cmd_report, "profile": cmd_profile, "mark": cmd_mark, "run": cmd_run, "suggest": cmd_suggest, "status": cmd_status, "check": cmd_check, "eval": cmd_eval,
+            "source": cmd_source}
 
 
 def main(argv: list[str] | None = None) -> int:

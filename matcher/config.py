@@ -71,6 +71,7 @@ class MatcherSettings(_Strict):
     batch_size: int = Field(32, ge=1, le=1024)
     min_score: float = Field(0.5, ge=0.0, le=1.0)
     top: int = Field(10, ge=1, le=100)
+    stale_after_days: int = Field(183, ge=1, le=3650)
 
     @model_validator(mode="after")
     def _backend_fits_model(self):
@@ -460,10 +461,32 @@ def manifest_problems(snapshot: Path) -> list[str]:
     except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
         return [f"{manifest.name}: not a manifest ({type(exc).__name__}: {exc})"]
     problems = []
-    for url, name in items:
+    for url, entry in items:
+        name, day = manifest_entry(entry)
+        if isinstance(entry, dict) and set(entry) - {"file", "recorded_at"}:
+            problems.append(f"{manifest.name}: responses[{url!r}]: unknown key(s) "
+                            f"{', '.join(sorted(set(entry) - {'file', 'recorded_at'}))} (known: file, recorded_at)")
+        if day is False:
+            problems.append(f"{manifest.name}: responses[{url!r}].recorded_at: "
+                            f"{entry.get('recorded_at')!r} is not a date (YYYY-MM-DD)")
         if not isinstance(name, str) or not _inside(snapshot / name, snapshot):
             problems.append(f"{manifest.name}: responses[{url!r}]: {name!r} is outside the snapshot folder")
     return problems
+
+
+def manifest_entry(entry) -> tuple[object, "dt.date | None | bool"]:
+    """A manifest entry — ``"file.html"`` or ``{"file": …, "recorded_at":
+    "YYYY-MM-DD"}`` (a page recorded on a day of its own) — as (file name,
+    its day or None; False when the day is not a date)."""
+    if not isinstance(entry, dict):
+        return entry, None
+    day = entry.get("recorded_at")
+    if day is None:
+        return entry.get("file"), None
+    try:
+        return entry.get("file"), dt.date.fromisoformat(str(day))
+    except ValueError:
+        return entry.get("file"), False
 
 
 def _options_problems(spec: SourceSpec, label: str) -> list[str]:

@@ -75,7 +75,7 @@ def make_fetcher(dep: Deployment, source: SourceSpec, offline: bool, validators:
         path = dep.snapshot_path(source)
         if path is None:
             raise FetchError("offline, and the source has no recorded snapshot")
-        return SnapshotFetcher(path)
+        return SnapshotFetcher(path, source.recorded_at)
     http = dep.settings.http
     fetcher = HttpFetcher(user_agent=user_agent(dep), connect_timeout=http.connect_timeout,
                           read_timeout=http.read_timeout, max_bytes=http.max_bytes, retries=http.retries,
@@ -156,9 +156,14 @@ def _prepare(dep: Deployment, store: Store, source: SourceSpec, clock: Clock, of
              fetcher: Fetcher | None, pacer: HostPacer) -> _Fetch:
     job = _Fetch(source, store.source_state(source.id) or {})
     since = clock.today - dt.timedelta(days=int(source.options.get("lookback_days", LOOKBACK_DAYS)))
+    incremental = False
     if job.state.get("last_success") and not offline:
         since = dt.datetime.fromisoformat(job.state["last_success"]).date()
-    job.ctx = FetchContext(today=clock.today, since=since, offline=offline)
+        # an address with {since} asks only for what changed since the last success: what it leaves out is unchanged
+        incremental = "{since}" in (source.url or "")
+    # a recorded page is read as on the day it was recorded: "1 mars" on a page of 2021 is 1 March 2022, not 2027
+    today = source.recorded_at if offline and source.recorded_at else clock.today
+    job.ctx = FetchContext(today=today, since=since, offline=offline, incremental=incremental)
     try:
         job.fetcher = fetcher or make_fetcher(dep, source, offline, {"etag": job.state.get("etag"),
                                                                      "last_modified": job.state.get("last_modified")},
@@ -232,9 +237,10 @@ def _record(store: Store, job: _Fetch, clock: Clock) -> dict:
     """Store what one source's fetch found, and say how it went."""
     source, state, ctx = job.source, job.state, job.ctx
     outcome = {"ok": False, "items": 0, "new": 0, "changed": 0, "gone": 0, "error": None, "warning": None}
-    if job.not_modified:
+    if job.not_modified:  # "304 Not Modified": every call it listed last time is still listed
         outcome.update(ok=True, items=state.get("items") or 0)
         log.info("source %s: not modified since the last fetch", source.id)
+        store.confirm_source(source.id, clock.now, evidence_day(job.fetcher, None, clock))
         store.record_fetch(source.id, clock.now, ok=True)
         return outcome
     if job.error or job.records is None:
@@ -260,26 +266,44 @@ def _record(store: Store, job: _Fetch, clock: Clock) -> dict:
         outcome["warning"] = "; ".join(warnings)
         log.warning("source %s: %s", source.id, outcome["warning"])
     previous = state.get("items") or 0
-    if not records and previous >= SUSPICIOUS_DROP:
+    if not records and previous >= SUSPICIOUS_DROP and not ctx.incremental:
         outcome["warning"] = f"0 calls listed where the last fetch had {previous}; kept the known calls"
         log.warning("source %s: %s", source.id, outcome["warning"])
         store.record_fetch(source.id, clock.now, ok=True, items=previous, warning=outcome["warning"])
         return outcome
-    result = store.sync_source(source.id, records, clock.now, at=clock.at)
+    result = store.sync_source(source.id, records, clock.now, at=clock.at, partial=ctx.incremental,
+                               seen_on=lambda r: evidence_day(job.fetcher, r.url if r else None, clock))
     outcome["new"], outcome["changed"], outcome["gone"] = len(result.new), len(result.changed), len(result.gone)
-    store.record_fetch(source.id, clock.now, ok=True, items=len(records), warning=outcome["warning"],
+    if ctx.incremental:  # the answer held the changes; the source still lists these and the ones confirmed
+        outcome["items"] = len(result.new) + len(result.changed) + result.unchanged
+    store.record_fetch(source.id, clock.now, ok=True, items=outcome["items"], warning=outcome["warning"],
                        validators=getattr(job.fetcher, "new_validators", None) or None)
     log.info("source %s: %d calls (%d new, %d changed, %d gone)", source.id, len(records),
              outcome["new"], outcome["changed"], outcome["gone"])
     return outcome
 
 
+def evidence_day(fetcher, url: str | None, clock: Clock) -> dt.date:
+    """The day that vouches for a call a fetch listed: a snapshot's date (a
+    page's own, where its manifest gives one) — never the wall clock — and
+    live, the day of the fetch, in Swedish time."""
+    day = getattr(fetcher, "evidence_day", None)
+    recorded = day(url) if day is not None else None
+    return recorded or clock.now.astimezone(clock.at.tzinfo).date()
+
+
 # --- stage 2: match -----------------------------------------------------------------
 
 
-def open_calls(store: Store, clock: Clock) -> list[StoredCall]:
-    """Canonical calls whose deadline has not passed (forthcoming ones included)."""
-    return store.refresh_terms([c for c in store.calls(canonical_only=True) if c.status(clock.at) != "closed"])
+def stale_after(dep: Deployment) -> dt.timedelta:
+    return dt.timedelta(days=dep.settings.matcher.stale_after_days)
+
+
+def open_calls(store: Store, clock: Clock, max_age: dt.timedelta) -> list[StoredCall]:
+    """Canonical calls a city can still apply for: open or forthcoming — not
+    past their deadlines, not past a first stage (the rest is by invitation),
+    and not known only from evidence older than ``max_age``."""
+    return store.refresh_terms([c for c in store.calls(canonical_only=True) if c.suggestible(clock.at, max_age)])
 
 
 def docs_for(calls: list[StoredCall]) -> list[CallDoc]:
@@ -464,11 +488,13 @@ def queue_and_send(dep: Deployment, store: Store, channels: dict[str, Channel], 
                 m = by_call.get(d.call_id)
                 if call is None or m is None:
                     continue  # closed or gone since queued: nothing to suggest any more
+                deadline = call.next_deadline(clock.at)
                 items.append(DigestItem(
                     delivery_id=d.id, title=call.record.title, funder=call.record.funder, url=safe_url(call.record.url),
-                    deadline=call.next_deadline(clock.at), status=call.status(clock.at), score=m.score,
+                    deadline=deadline, status=call.status(clock.at), score=m.score,
                     need_id=m.need_id, need_text=m.need_text, passage=m.passage,
                     programme=call.record.programme, budget=call.record.budget, caveats=m.caveats,
+                    stage=call.stage(deadline), seen_on=call.seen_on,
                 ))
             if not items:
                 continue
@@ -526,11 +552,12 @@ def send_notices(dep: Deployment, store: Store, channels: dict[str, Channel], pr
         parent = parents.get(d.call_id)
         if call is None or parent is None:
             continue
+        deadline = call.next_deadline(clock.at)
         notice = Notice(delivery_id=d.id, kind=d.kind.split(":")[0], city_id=city, language=profile.city.language,
-                        title=call.record.title, url=safe_url(call.record.url), deadline=call.next_deadline(clock.at),
+                        title=call.record.title, url=safe_url(call.record.url), deadline=deadline,
                         status=call.status(clock.at), budget=call.record.budget,
                         fields=tuple((d.need_id or "").split(",")) if d.need_id else (),
-                        thread=parent.message_ref, timezone=dep.settings.timezone)
+                        thread=parent.message_ref, timezone=dep.settings.timezone, stage=call.stage(deadline))
         ref = guarded(store, spec, city, [d.id], clock, report, lambda: channel.notify(spec, notice))
         if ref is None:
             return
@@ -593,7 +620,8 @@ def send_coordination(dep: Deployment, store: Store, channels: dict[str, Channel
                 delivery_id=d.id, title=o.title, funder=o.funder, url=safe_url(o.url), deadline=o.deadline,
                 status=call.status(clock.at), score=o.total_relevance / len(o.cities), need_id=cities,
                 need_text=f"{cities}" + (" · konsortium" if o.consortium else ""), passage=shared,
-                programme=call.record.programme, budget=call.record.budget))
+                programme=call.record.programme, budget=call.record.budget,
+                stage=call.stage(o.deadline), seen_on=call.seen_on))
         digest = Digest(COORDINATION, "Viable Cities – gemensamma möjligheter", "sv", tuple(items),
                         dep.settings.timezone)
         send_digest(store, channel, spec, digest, clock, report)
@@ -636,7 +664,7 @@ def deliver_cycle(dep: Deployment, store: Store, embedder: Embedder, channels: d
     run_id = store.start_run(clock.now, clock.today, offline)
     changes = store.changes_since(since)
     store.link_duplicates()
-    pool = open_calls(store, clock)
+    pool = open_calls(store, clock, stale_after(dep))
     report.calls["total"] = store.count_calls()
     progress(f"matching {len(pool)} open calls against {len(dep.profiles)} cities")
     matches, report.embedded = match_all(dep, store, embedder, pool)

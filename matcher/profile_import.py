@@ -41,7 +41,7 @@ ERDF_BY_COUNTY = {
 # the Swedish Just Transition Fund programme's counties
 JTF_COUNTIES = {"Norrbottens län", "Västerbottens län", "Gotlands län"}
 # the Swedish cities selected for the EU Mission on climate-neutral and smart cities (2022)
-EU_MISSION_CITIES = {"Göteborg", "Helsingborg", "Lund", "Malmö", "Stockholm", "Umeå", "Uppsala"}
+EU_MISSION_CITIES = {"Gävle", "Göteborg", "Helsingborg", "Lund", "Malmö", "Stockholm", "Umeå"}
 
 # A general Swedish → English glossary of climate and funding terms (word stems).
 GLOSSARY = {

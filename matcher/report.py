@@ -36,7 +36,10 @@ T = {
            "open": "öppen", "forthcoming": "öppnar snart", "closed": "stängd", "eligible": "behörig",
            "unknown": "behörighet oklar", "rolling": "löpande / ej angiven", "covered": "Behov med vikt 2–3 och bästa utlysning",
            "new": "ny", "since": "Sedan rapporten {day}: {new} nya förslag, {dropped} borta",
-           "dropped": "Inte längre bland förslagen", "new_n": "nya"},
+           "dropped": "Inte längre bland förslagen", "new_n": "nya",
+           "check_funder": "Att kontrollera hos finansiären (föreslås inte)",
+           "check_why": "Utlysningar utan kommande sista dag som källan inte visat på länge, och utlysningar "
+                        "vars första steg har passerat."},
     "en": {"title": "Funding for Klimatkontrakt 2030", "cities": "Cities", "funders": "Funders",
            "joint": "Joint opportunities", "gaps": "Financing gaps", "deadlines": "Deadlines in the next 60 days",
            "calls": "calls", "relevance": "Relevance", "need": "Need", "deadline": "Deadline",
@@ -49,7 +52,10 @@ T = {
            "open": "open", "forthcoming": "opens soon", "closed": "closed", "eligible": "eligible",
            "unknown": "eligibility unclear", "rolling": "rolling / not stated", "covered": "Needs of weight 2–3 and their best call",
            "new": "new", "since": "Since the report of {day}: {new} new suggestions, {dropped} gone",
-           "dropped": "No longer among the suggestions", "new_n": "new"},
+           "dropped": "No longer among the suggestions", "new_n": "new",
+           "check_funder": "To check with the funder (not suggested)",
+           "check_why": "Calls with no deadline ahead that their source has not shown for a long time, and calls "
+                        "past their first stage."},
 }
 
 
@@ -84,7 +90,13 @@ def collect(dep: Deployment, store: Store, embedder) -> dict:
     joint = joint_opportunities(matches, calls, need_vectors, need_text, threshold, at)
     coverage = need_coverage(profiles, matches, threshold)
     gaps = [g for g in coverage if g.best_relevance < threshold]
+    from .suggest import evidence_report
+
+    evidence = evidence_report(dep, store)
+    to_check = [dict(r, status="unverified") for r in evidence["unverified"]]
+    to_check += [dict(r, status="invitation") for r in evidence["invitation_only"]]
     return {"today": last["today"], "threshold": threshold, "at": at, "profiles": profiles, "calls": calls,
+            "to_check": to_check,
             "matches": matches, "joint": joint, "gaps": gaps, "coverage": coverage, "need_text": need_text,
             "need_vectors": need_vectors, "changes": changes_since(None, {}),
             "zone": zone}
@@ -98,8 +110,11 @@ def to_json(data: dict) -> dict:
         "calls": [{"id": c.id, "source": c.record.source, "identifier": c.record.identifier, "title": c.record.title,
                    "funder": c.record.funder, "url": safe_url(c.record.url), "status": c.status(at),
                    "deadline": (d.isoformat() if (d := c.next_deadline(at)) else None),
-                   "deadlines": [x.isoformat() for x in c.record.deadlines], "budget": c.record.budget}
+                   "deadlines": [x.isoformat() for x in c.record.deadlines],
+                   "stages": list(c.record.stages) or None, "stage": c.stage(c.next_deadline(at)) or None,
+                   "seen_on": c.seen_on.isoformat() if c.seen_on else None, "budget": c.record.budget}
                   for c in data["calls"].values()],
+        "to_check": data.get("to_check", []),
         "cities": [{"id": p.city.id, "name": p.city.name, "needs": len(p.needs)} for p in data["profiles"]],
         "matches": [m for rows in data["matches"].values() for m in rows],
         "joint_opportunities": [o.as_dict() for o in data["joint"]],
@@ -361,8 +376,14 @@ def timeline(data: dict, t: dict, pages: dict[str, str], days: int = 60) -> str:
 
 
 def _deadline(c, data: dict, t: dict) -> str:
-    d = c.next_deadline(data["at"])
-    return f"{d.astimezone(data['zone']):%Y-%m-%d %H:%M}" if d else t["rolling"]
+    """The next deadline, its stage, and the day the source last showed the call."""
+    from .channels import seen_note, stage_note
+
+    at, lang = data["at"], t["lang"]
+    d = c.next_deadline(at)
+    text = (f"{d.astimezone(data['zone']):%Y-%m-%d %H:%M}" if d else t["rolling"]) + stage_note(
+        c.stage(d), c.status(at), lang)
+    return text + (f" · {seen_note(c.seen_on, lang)}" if c.seen_on else "")
 
 
 def _call_link(c) -> str:
@@ -372,7 +393,7 @@ def _call_link(c) -> str:
 
 
 def write_html(out: Path, data: dict, lang: str) -> None:
-    t = T.get(lang, T["sv"])
+    t = dict(T.get(lang, T["sv"]), lang=lang if lang in T else "sv")
     e = html.escape
     at = data["at"]
     names = {p.city.id: p.city.name for p in data["profiles"]}
@@ -408,6 +429,17 @@ def write_html(out: Path, data: dict, lang: str) -> None:
                 if (fresh := changes.get(p.city.id, {}).get("new")) else "") + "</li>"
              for p in data["profiles"]]
     body.append("</ul>")
+    if data.get("to_check"):  # never suggested, but a person should know they are there
+        from .channels import lifecycle_words
+
+        words = lifecycle_words(t["lang"])
+        body.append(f'<h2>{e(t["check_funder"])}</h2><p class="muted small">{e(t["check_why"])}</p><ul>')
+        for r in data["to_check"]:
+            note = (words["check"].format(day=r["seen_on"]) if r["status"] == "unverified"
+                    else words["invitation"])
+            title = (f'<a href="{e(r["url"])}">{e(r["title"])}</a>' if safe_url(r.get("url")) else e(r["title"]))
+            body.append(f"<li>{title} — {e(r['funder'])}: {e(note)}</li>")
+        body.append("</ul>")
     (out / "index.html").write_text(_page(t["title"], "".join(body), lang, t), encoding="utf-8")
 
     # one page per city: its ranked list, then its needs' cover and gaps

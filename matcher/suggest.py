@@ -50,7 +50,10 @@ def suggestions(store: Store, profile: Profile, *, top: int = 10,
             "need_text": needs[r.need_id].text if r.need_id in needs else detail.get("need_text"),
             "passage": r.passage,
             "deadline": deadline.isoformat() if deadline else None,
+            "stage": call.stage(deadline) or None,
             "deadlines": [d.isoformat() for d in call.record.deadlines],
+            "stages": list(call.record.stages) or None,
+            "seen_on": call.seen_on.isoformat() if call.seen_on else None,
             "status": call.status(at),
             "mark": marks.get(call.id),
             "learned": detail.get("learned", 0.0),
@@ -76,9 +79,53 @@ def status_report(dep: Deployment, store: Store) -> dict:
     from .embed import describe
 
     m = dep.settings.matcher
+    evidence = evidence_report(dep, store)
+    for sid, why in evidence["stale_sources"].items():
+        if sid in sources:
+            sources[sid]["stale"] = why
     return {"sources": sources, "deliveries": store.delivery_counts(), "calls": store.count_calls(),
             "last_run": store.last_run(), "stopped_channels": channels, "channels": channel_health(dep, store),
-            "schedule": schedule(dep), "embedding": describe(m.model, dep.resolve(m.cache_dir), m.backend)}
+            "schedule": schedule(dep), "embedding": describe(m.model, dep.resolve(m.cache_dir), m.backend),
+            "unverified": evidence["unverified"], "invitation_only": evidence["invitation_only"]}
+
+
+def reference_at(dep: Deployment, store: Store) -> dt.datetime:
+    """The moment the last cycle judged deadlines at (its replayed day, offline), else now."""
+    last = store.last_run()
+    zone = ZoneInfo(dep.settings.timezone)
+    if last is None:
+        return dt.datetime.now(zone)
+    return dt.datetime.combine(dt.date.fromisoformat(last["today"]), dt.time(12), zone)
+
+
+def evidence_report(dep: Deployment, store: Store, language: str = "sv") -> dict:
+    """What a person should check with the funder: calls known only from
+    stale evidence (no future deadline, not listed for longer than ``[matcher]
+    stale_after_days``), calls past their first stage (the rest by
+    invitation), and sources whose every current call has gone stale."""
+    from .channels import lifecycle_words
+    from .cycle import stale_after
+
+    at, max_age = reference_at(dep, store), stale_after(dep)
+    words = lifecycle_words(language)
+    unverified, invited, per_source = [], [], {}
+    for c in store.calls(canonical_only=True):
+        state = c.lifecycle(at, max_age)
+        if state == "closed":
+            continue
+        per_source.setdefault(c.record.source, []).append(state)
+        row = {"call_id": c.id, "source": c.record.source, "title": c.record.title, "funder": c.record.funder,
+               "url": safe_url(c.record.url), "seen_on": c.seen_on.isoformat() if c.seen_on else None}
+        if state == "unverified":
+            unverified.append(dict(row, note=words["check"].format(day=row["seen_on"])))
+        elif state == "invitation":
+            later = c.next_deadline(at)
+            invited.append(dict(row, deadline=later.isoformat() if later else None, note=words["invitation"]))
+    stale = {sid: f"all {len(states)} current call(s) are known only from evidence older than "
+                  f"{dep.settings.matcher.stale_after_days} days: is the source still read correctly?"
+             for sid, states in per_source.items() if states and all(s == "unverified" for s in states)}
+    unverified.sort(key=lambda r: (r["seen_on"] or "", r["source"], r["title"]))
+    return {"at": at.date().isoformat(), "unverified": unverified, "invitation_only": invited, "stale_sources": stale}
 
 
 def channel_health(dep: Deployment, store: Store) -> dict[str, dict]:

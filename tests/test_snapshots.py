@@ -36,7 +36,7 @@ def days(record) -> list[str]:
 
 
 # source id → number of distinct calls in its snapshot
-COUNTS = {"eu-funding-tenders": 43, "vinnova": 4, "formas": 9, "energimyndigheten": 13, "tillvaxtverket": 15,
+COUNTS = {"eu-funding-tenders": 43, "vinnova": 2, "formas": 9, "energimyndigheten": 13, "tillvaxtverket": 15,
           "naturvardsverket": 5, "trafikverket": 5, "dut": 5, "eui-portico": 10, "urbact": 8, "interreg-aurora": 9,
           "interreg-baltic": 5}
 

@@ -28,6 +28,41 @@ class DigestItem:
     programme: str | None = None
     budget: str | None = None
     caveats: tuple[str, ...] = ()  # eligibility conditions the profile does not answer
+    stage: str = ""  # what ``deadline`` is (models.STAGES)
+    seen_on: dt.date | None = None  # the day the funder's source last listed the call (its evidence)
+
+
+# the words for a call's stage and evidence, in every channel (and the report)
+LIFECYCLE = {
+    "sv": {"stage1": "steg 1", "stage2": "steg 2", "cutoff": "delomgång", "invitation": "steg 2 endast för inbjudna",
+           "forthcoming": "öppnar snart", "seen": "senast sedd {day}",
+           "check": "senast sedd {day} — kontrollera hos finansiären"},
+    "en": {"stage1": "stage 1", "stage2": "stage 2", "cutoff": "cut-off", "invitation": "stage 2 by invitation only",
+           "forthcoming": "opens soon", "seen": "last seen {day}", "check": "last seen {day} — check with the funder"},
+}
+
+
+def lifecycle_words(language: str) -> dict:
+    return LIFECYCLE.get(language, LIFECYCLE["en"])
+
+
+def stage_note(stage: str, status: str, language: str) -> str:
+    """What to say after a deadline: " (steg 1)", " (steg 2 endast för inbjudna)",
+    " (steg 1, öppnar snart)" …; "" when there is nothing to add."""
+    t = lifecycle_words(language)
+    notes = []
+    if status == "invitation":
+        notes.append(t["invitation"])
+    elif stage in ("stage1", "stage2", "cutoff"):
+        notes.append(t[stage])
+    if status == "forthcoming":
+        notes.append(t["forthcoming"])
+    return f" ({', '.join(notes)})" if notes else ""
+
+
+def seen_note(day: dt.date | None, language: str) -> str:
+    """"senast sedd 2026-11-20": how old the evidence behind a call is ("" when unknown)."""
+    return lifecycle_words(language)["seen"].format(day=day.isoformat()) if day else ""
 
 
 # What a person reads of one suggestion, at most (characters); feed text is
@@ -74,6 +109,7 @@ class Notice:
     fields: tuple[str, ...] = ()  # what changed
     thread: str | None = None  # the message that suggested the call (Slack ts)
     timezone: str = "Europe/Stockholm"
+    stage: str = ""  # what ``deadline`` is (models.STAGES)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from . import Digest, DigestItem, cut
+from . import Digest, DigestItem, cut, seen_note, stage_note
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -18,7 +18,7 @@ TEXT = {
     "sv": {
         "header": "Finansieringsförslag för {name}",
         "header_more": "Finansieringsförslag för {name} ({part}/{parts})",
-        "deadline": "Sista dag", "rolling": "löpande / ej angiven", "opens_soon": "öppnar snart",
+        "deadline": "Sista dag", "rolling": "löpande / ej angiven",
         "relevance": "Relevans", "need": "Behov", "funder": "Finansiär", "caveats": "Att kontrollera",
         "relevant": "Relevant", "not_relevant": "Inte relevant", "apply": "Vi söker",
         "footer": "Ändra kanal, takt eller tröskel i er profil (profiles/{city}.toml, [[channels]]) "
@@ -29,7 +29,7 @@ TEXT = {
     "en": {
         "header": "Funding suggestions for {name}",
         "header_more": "Funding suggestions for {name} ({part}/{parts})",
-        "deadline": "Deadline", "rolling": "rolling / not stated", "opens_soon": "opens soon",
+        "deadline": "Deadline", "rolling": "rolling / not stated",
         "relevance": "Relevance", "need": "Need", "funder": "Funder", "caveats": "To check",
         "relevant": "Relevant", "not_relevant": "Not relevant", "apply": "We apply",
         "footer": "Change the channel, cadence or threshold in your profile (profiles/{city}.toml, [[channels]]) "
@@ -64,12 +64,13 @@ def item_blocks(item: DigestItem, digest: Digest) -> list[dict]:
     title = escape(item.title)
     link = f"<{escape(item.url)}|{cut(title, 500)}>" if item.url else f"*{cut(title, 500)}*"
     deadline = format_date(item.deadline, digest.language, digest.timezone) if item.deadline else t["rolling"]
-    if item.status == "forthcoming":
-        deadline += f" ({t['opens_soon']})"
+    deadline += stage_note(item.stage, item.status, digest.language)
+    seen = seen_note(item.seen_on, digest.language)
     lines = [
         f"*{link}*" if item.url else link,
         f"{t['funder']}: {escape(item.funder)}" + (f" · {escape(item.programme)}" if item.programme else ""),
-        f"{t['deadline']}: {deadline} · {t['relevance']}: {round(item.score * 100)} %"
+        f"{t['deadline']}: {deadline}" + (f" · {seen}" if seen else "")
+        + f" · {t['relevance']}: {round(item.score * 100)} %"
         + (f" · {escape(item.budget)}" if item.budget else ""),
         f"{t['need']}: {escape(item.need_text)}",
     ]
@@ -117,10 +118,12 @@ def digest_messages(digest: Digest) -> list[tuple[list[DigestItem], list[dict], 
 NOTICE = {
     "sv": {"change": "Ändrat: {title}", "reminder": "Påminnelse: {title}", "deadlines": "ny sista dag {deadline}",
            "status": "status: {status}", "budget": "budget: {budget}", "due": "sista dag {deadline}",
-           "statuses": {"open": "öppen", "forthcoming": "öppnar snart", "closed": "stängd"}},
+           "statuses": {"open": "öppen", "forthcoming": "öppnar snart", "closed": "stängd",
+                        "invitation": "steg 2 endast för inbjudna"}},
     "en": {"change": "Changed: {title}", "reminder": "Reminder: {title}", "deadlines": "new deadline {deadline}",
            "status": "status: {status}", "budget": "budget: {budget}", "due": "deadline {deadline}",
-           "statuses": {"open": "open", "forthcoming": "opens soon", "closed": "closed"}},
+           "statuses": {"open": "open", "forthcoming": "opens soon", "closed": "closed",
+                        "invitation": "stage 2 by invitation only"}},
 }
 
 
@@ -130,8 +133,8 @@ def notice_text(notice) -> str:
     deadline = format_date(notice.deadline, notice.language, notice.timezone) if notice.deadline else "–"
     title = escape(cut(notice.title, 300))  # a notice is one line, within every platform's limits
     head = t[notice.kind].format(title=f"<{escape(notice.url)}|{title}>" if notice.url else title)
-    if notice.kind == "reminder":
-        parts = [t["due"].format(deadline=deadline)]
+    if notice.kind == "reminder":  # an applicant past stage 1 is reminded of stage 2
+        parts = [t["due"].format(deadline=deadline) + stage_note(notice.stage, "", notice.language)]
     else:
         parts = [t[f].format(deadline=deadline, status=t["statuses"].get(notice.status, notice.status),
                              budget=escape(cut(notice.budget, 200) or "–")) for f in notice.fields if f in t]

@@ -6,7 +6,7 @@ import textwrap
 from zoneinfo import ZoneInfo
 
 from ..config import ChannelSpec
-from . import Digest, SendResult
+from . import Digest, SendResult, seen_note, stage_note
 
 LABELS = {
     "sv": {"header": "Finansieringsförslag för {name}", "deadline": "Sista dag", "none": "löpande / ej angiven",
@@ -25,7 +25,9 @@ def format_digest(digest: Digest, width: int = 100) -> str:
     lines = [head, "=" * len(head)]
     for n, item in enumerate(digest.items, 1):
         deadline = item.deadline.astimezone(zone).strftime("%Y-%m-%d %H:%M") if item.deadline else t["none"]
-        status = f" ({t['forthcoming']})" if item.status == "forthcoming" else ""
+        status = stage_note(item.stage, item.status, digest.language)
+        if item.seen_on:
+            status += f" · {seen_note(item.seen_on, digest.language)}"
         lines.append(f"{n}. {item.title}")
         lines.append(f"   {t['funder']}: {item.funder}" + (f" · {item.programme}" if item.programme else ""))
         lines.append(f"   {t['deadline']}: {deadline}{status} · {t['score']}: {item.score:.2f}"

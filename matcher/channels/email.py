@@ -11,7 +11,7 @@ import smtplib
 from email.message import EmailMessage
 
 from ..config import ChannelSpec
-from . import Digest, NotConfigured, SendResult, cut
+from . import Digest, NotConfigured, SendResult, cut, seen_note, stage_note
 from .blocks import format_date, labels
 from .console import format_digest
 
@@ -22,6 +22,9 @@ def html_digest(digest: Digest) -> str:
     parts = [f"<h2>{e(t['header'].format(name=digest.city_name))}</h2>", "<ol>"]
     for item in digest.items:
         deadline = format_date(item.deadline, digest.language, digest.timezone) if item.deadline else t["rolling"]
+        deadline += stage_note(item.stage, item.status, digest.language)
+        if item.seen_on:
+            deadline += f" · {seen_note(item.seen_on, digest.language)}"
         title = f'<a href="{e(item.url)}">{e(item.title)}</a>' if item.url else e(item.title)
         parts.append(
             f"<li><p><strong>{title}</strong><br>{e(t['funder'])}: {e(item.funder)}<br>"

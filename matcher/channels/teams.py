@@ -9,7 +9,7 @@ import os
 import re
 
 from ..config import ChannelSpec
-from . import Digest, DigestItem, NotConfigured, SendResult, cut
+from . import Digest, DigestItem, NotConfigured, SendResult, cut, seen_note, stage_note
 from .blocks import format_date, labels
 
 MAX_ITEMS = 20  # per card; longer digests are split
@@ -28,6 +28,9 @@ def item_blocks(digest: Digest, item: DigestItem) -> list[dict]:
     """One suggestion's part of a card, every field within LIMITS."""
     t = labels(digest.language)
     deadline = format_date(item.deadline, digest.language, digest.timezone) if item.deadline else t["rolling"]
+    deadline += stage_note(item.stage, item.status, digest.language)
+    if item.seen_on:
+        deadline += f" · {seen_note(item.seen_on, digest.language)}"
     body = [
         {"type": "TextBlock", "weight": "Bolder", "wrap": True, "separator": True,
          "text": plain(cut(item.title, LIMITS["title"]))},

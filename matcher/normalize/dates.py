@@ -232,6 +232,11 @@ def find_dates(text: str, *, reference: dt.date | None = None) -> list[FoundDate
 
 def labelled_dates(text: str, labels: list[str] | tuple[str, ...], *, reference: dt.date | None = None,
                    window: int = 120) -> list[FoundDate]:
+    return [f for f, *_context in labelled_dates_in_context(text, labels, reference=reference, window=window)]
+
+
+def labelled_dates_in_context(text: str, labels: list[str] | tuple[str, ...], *, reference: dt.date | None = None,
+                              window: int = 120) -> list[tuple[FoundDate, str, str, str]]:
     """Dates that a label governs (case-insensitive labels):
 
     - the dates on the rest of the label's line (up to ``window`` characters):
@@ -243,7 +248,7 @@ def labelled_dates(text: str, labels: list[str] | tuple[str, ...], *, reference:
     if not labels:
         return []
     pattern = re.compile("|".join(re.escape(label) for label in sorted(labels, key=len, reverse=True)), re.I)
-    out: list[FoundDate] = []
+    out: list[tuple[FoundDate, str, str, str]] = []
     seen: set[tuple[dt.date, dt.time | None]] = set()
     lines_after = re.compile(r"\n[ \t]*(?:[•\-–*]|\d)[^\n]*")
     for m in pattern.finditer(text):
@@ -251,6 +256,8 @@ def labelled_dates(text: str, labels: list[str] | tuple[str, ...], *, reference:
         line_end = text.find("\n", m.end())
         line_end = len(text) if line_end < 0 else line_end
         found = find_dates(text[m.end():min(line_end, m.end() + window)], reference=reference)
+        # what precedes each date on its line, the label included (a later date's own words count for it)
+        befores = [text[line_start:m.end() + f.start] for f in found]
         if not found:  # "17 Nov 2026 Stage 1 closes"
             found = find_dates(text[line_start:m.start()], reference=reference)[-1:]
         if not found and not text[m.end():line_end].strip(" :\t"):
@@ -264,11 +271,12 @@ def labelled_dates(text: str, labels: list[str] | tuple[str, ...], *, reference:
                     break
                 found.extend(dates)
                 pos = item.end()
-        for f in found:
+        for i, f in enumerate(found):
             key = (f.date, f.time)
             if key not in seen:
                 seen.add(key)
-                out.append(f)
+                before = befores[i] if i < len(befores) else text[line_start:m.end()]
+                out.append((f, m.group(0), before, text[line_start:line_end]))
     return out
 
 

@@ -21,7 +21,13 @@ class FetchContext:
     today: dt.date
     since: dt.date  # the last successful fetch, or a default look-back
     offline: bool = False
+    incremental: bool = False  # the address asks only for changes since ``since`` (Vinnova's {since})
     skipped: list = field(default_factory=list)  # why items were skipped, one line each
+    # per call (its native id): what the adapter looked for and did not find — `fundbot source show` prints it
+    missing: dict = field(default_factory=dict)
+
+    def note_missing(self, native_id: str, what: str) -> None:
+        self.missing.setdefault(native_id, []).append(what)
 
     def parse(self, label: str, parse, *args):
         """``parse(*args)``, or None with the reason kept when the item is bad:

@@ -7,6 +7,7 @@ recorded day from a live one.
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import logging
 import socket
@@ -57,13 +58,20 @@ class SnapshotFetcher:
     A folder with ``manifest.json`` (``{"responses": {url: file}}``) answers
     by URL; otherwise the n-th request gets the n-th file in name order
     (paged APIs record one file a page).  A single file answers every request.
+
+    ``recorded_at`` is the day the snapshot shows; a manifest entry may give
+    a page a day of its own (``{"file": …, "recorded_at": "YYYY-MM-DD"}``)
+    where one source's pages were recorded on different days.
+    :meth:`evidence_day` says which day vouches for a URL.
     """
 
     SUFFIXES = {".json": "application/json", ".xml": "application/xml", ".html": "text/html",
                 ".htm": "text/html", ".rss": "application/rss+xml"}
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, recorded_at: "dt.date | None" = None):
         self.manifest: dict[str, Path] | None = None
+        self.recorded_at = recorded_at
+        self.days: dict[str, dt.date] = {}
         if path.is_dir():
             manifest = path / "manifest.json"
             if manifest.exists():
@@ -73,12 +81,17 @@ class SnapshotFetcher:
                     entries = json.loads(manifest.read_text(encoding="utf-8"))["responses"]
                 except (ValueError, KeyError, TypeError) as exc:
                     raise FetchError(f"snapshot manifest {manifest} is invalid: {exc}") from exc
-                from ..config import manifest_problems
+                from ..config import manifest_entry, manifest_problems
 
                 problems = manifest_problems(path)
                 if problems:  # a recorded response is only ever read from inside its own folder
                     raise FetchError(f"snapshot {path}: " + "; ".join(problems))
-                self.manifest = {_normal_url(u): path / f for u, f in entries.items()}
+                self.manifest = {}
+                for u, entry in entries.items():
+                    name, day = manifest_entry(entry)
+                    self.manifest[_normal_url(u)] = path / name
+                    if day:
+                        self.days[_normal_url(u)] = day
                 files = list(self.manifest.values())
             else:
                 files = sorted(p for p in path.iterdir() if p.suffix in self.SUFFIXES)
@@ -109,6 +122,10 @@ class SnapshotFetcher:
             raise FetchError(f"recorded response {file.name} is missing")
         ctype = self.SUFFIXES.get(file.suffix, "application/octet-stream")
         return Response(200, file.read_bytes(), url, {"content-type": ctype})
+
+    def evidence_day(self, url: str | None) -> "dt.date | None":
+        """The day the recorded page of ``url`` shows (its own, else the snapshot's)."""
+        return (self.days.get(_normal_url(url)) if url else None) or self.recorded_at
 
 
 def _normal_url(url: str) -> str:

@@ -106,25 +106,41 @@ class HtmlAdapter:
         if include and not include.search(title):
             return None
         item_text = _text(node)
-        detail_text, detail_title, eligibility = "", None, _text(_first(node, opts.get("eligibility")))
+        missing: list[str] = []  # what a selector did not find: `fundbot source show` prints it
+
+        def find(tree, option: str, where: str):
+            found = _first(tree, opts.get(option))
+            if opts.get(option) and found is None:
+                missing.append(f"options.{option} {opts[option]!r} matched nothing {where}")
+            return found
+
+        detail_text, detail_title = "", None
+        eligibility = _text(find(node, "eligibility", "in the item"))
+        if opts.get("title") and title_node is None:
+            missing.append(f"options.title {opts['title']!r} matched nothing in the item")
         if detail_url and opts.get("link"):
             try:
                 detail = _parse(decode(fetcher.request("GET", detail_url)))
-            except FetchError:
+            except FetchError as exc:
                 detail = None  # the listing still tells us the call exists
+                missing.append(f"its detail page ({exc})")
             if detail is not None:
-                body = _first(detail, opts.get("detail_text", "main")) or _first(detail, "main") or detail.body
+                body = (find(detail, "detail_text", "on the detail page") if opts.get("detail_text") else None) \
+                    or _first(detail, "main") or detail.body
                 detail_text = _text(body)
-                dt_node = _first(detail, opts.get("detail_title"))
+                dt_node = find(detail, "detail_title", "on the detail page")
                 detail_title = clean_space(dt_node.text(separator=" ")) if dt_node is not None else None
-                eligibility = _text(_first(detail, opts.get("detail_eligibility"))) or eligibility
+                eligibility = _text(find(detail, "detail_eligibility", "on the detail page")) or eligibility
         text = detail_text or item_text
         facts = read_facts(f"{item_text}\n{detail_text}", opts, zone=zone, reference=ctx.today,
                            default_currency="SEK" if source.language == "sv" else None)
         title = " ".join((detail_title or title).split())
+        native_id = native_id_from_url(detail_url) if detail_url else title
+        for what in missing:
+            ctx.note_missing(native_id, what)
         return CallRecord(
             source=source.id,
-            native_id=native_id_from_url(detail_url) if detail_url else title,
+            native_id=native_id,
             funder=source.funder,
             title=title,
             text=text,
@@ -133,7 +149,7 @@ class HtmlAdapter:
             identifier=None,
             programme=opts.get("programme"),
             opens_at=facts.opens_at,
-            deadlines=facts.deadlines,
+            deadlines=facts.deadlines, stages=facts.stages,
             budget=facts.budget,
             eligibility=eligibility or None,
         )

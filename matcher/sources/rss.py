@@ -57,6 +57,7 @@ class RssAdapter:
                 source=source.id, native_id=str(native), funder=source.funder, title=title, text=text, url=link,
                 language=opts.get("language") or detect_language(f"{title}\n{text}", source.language),
                 programme=opts.get("programme"), opens_at=facts.opens_at, deadlines=facts.deadlines,
+                stages=facts.stages,
                 budget=facts.budget,
             )
 

@@ -132,6 +132,7 @@ class SediaAdapter:
         deadlines = tuple(sorted(
             d for d in (parse_iso(v, BRUSSELS, end_of_day=True) for v in _all(md, "deadlineDate")) if d
         ))
+        stages = deadline_stages(_first(md, "deadlineModel"), len(deadlines))
         call_title = _first(md, "callTitle")
         programme = PROGRAMMES.get(str(_first(md, "frameworkProgramme")), None)
         if call_title:
@@ -156,4 +157,22 @@ class SediaAdapter:
             deadlines=deadlines,
             budget=budget,
             eligibility=html_to_text(conditions) or None,
+            stages=stages,
         )
+
+
+def deadline_stages(model: Any, count: int) -> tuple[str, ...]:
+    """The portal's ``deadlineModel`` as one stage per (sorted) deadline:
+    ``two-stage`` — the first date is stage 1 (open to all), the later ones
+    stage 2 (invited applicants only); ``multiple cut-off`` — each date a
+    cut-off of a call that stays open; ``single-stage`` — the one deadline."""
+    words = " ".join(str(model or "").lower().replace("-", " ").split())
+    if not count or not words:
+        return ()
+    if words.startswith("two stage") or words.startswith("2 stage"):
+        return ("stage1",) + ("stage2",) * (count - 1) if count > 1 else ("stage1",)
+    if "cut off" in words or "cutoff" in words:
+        return ("cutoff",) * count
+    if words.startswith("single stage"):
+        return ("single",) * count if count == 1 else ("cutoff",) * count
+    return ()

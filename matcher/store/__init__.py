@@ -247,12 +247,19 @@ class Store:
     # --- calls ---------------------------------------------------------------
 
     def sync_source(self, source: str, records: Iterable[CallRecord], now: dt.datetime,
-                    at: dt.datetime | None = None) -> SyncResult:
+                    at: dt.datetime | None = None, *, seen_on=None, partial: bool = False) -> SyncResult:
         """Upsert one source's calls: recognise unchanged ones, record what
         changed (``status`` too, judged at ``at``, when a new deadline reopens
-        a call), mark those no longer listed as gone."""
+        a call), mark those no longer listed as gone — unless the answer is
+        ``partial`` (an incremental fetch lists only what changed): then every
+        known call it did not list is confirmed as still there.
+
+        ``seen_on`` is each listed call's evidence day: a date, or a function
+        of the record (a snapshot may date its pages one by one); default the
+        day of ``now``."""
         result = SyncResult()
         stamp = _iso(now)
+        day = seen_on if callable(seen_on) else (lambda _r, d=(seen_on or now.date()): d)
         with self.engine.begin() as conn:
             existing = {
                 row.native_id: row
@@ -265,14 +272,15 @@ class Store:
                 seen.add(record.native_id)
                 row = existing.get(record.native_id)
                 values = _record_values(record)
+                values["seen_on"] = day(record).isoformat()
                 if row is None:
                     call_id = conn.execute(
                         text(
                             "INSERT INTO calls (source, native_id, funder, title, text, url, language, identifier,"
-                            " programme, opens_at, deadlines, budget, eligibility, content_hash, first_seen,"
-                            " last_seen, updated_at, terms) VALUES (:source, :native_id, :funder, :title, :text, :url,"
-                            " :language, :identifier, :programme, :opens_at, :deadlines, :budget, :eligibility,"
-                            " :content_hash, :now, :now, :now, :terms) RETURNING id"
+                            " programme, opens_at, deadlines, stages, budget, eligibility, content_hash, first_seen,"
+                            " last_seen, seen_on, updated_at, terms) VALUES (:source, :native_id, :funder, :title,"
+                            " :text, :url, :language, :identifier, :programme, :opens_at, :deadlines, :stages,"
+                            " :budget, :eligibility, :content_hash, :now, :now, :seen_on, :now, :terms) RETURNING id"
                         ),
                         {**values, "now": stamp, "terms": _terms_json(record)},
                     ).scalar_one()
@@ -284,8 +292,8 @@ class Store:
                     result.reappeared.append(row.id)
                 if row.content_hash == values["content_hash"]:
                     conn.execute(
-                        text("UPDATE calls SET last_seen = :now, gone_at = NULL WHERE id = :id"),
-                        {"now": stamp, "id": row.id},
+                        text("UPDATE calls SET last_seen = :now, seen_on = :seen_on, gone_at = NULL WHERE id = :id"),
+                        {"now": stamp, "seen_on": values["seen_on"], "id": row.id},
                     )
                     result.unchanged += 1
                     continue
@@ -299,20 +307,35 @@ class Store:
                     text(
                         "UPDATE calls SET funder = :funder, title = :title, text = :text, url = :url,"
                         " language = :language, identifier = :identifier, programme = :programme,"
-                        " opens_at = :opens_at, deadlines = :deadlines, budget = :budget,"
+                        " opens_at = :opens_at, deadlines = :deadlines, stages = :stages, budget = :budget,"
                         " eligibility = :eligibility, content_hash = :content_hash, last_seen = :now,"
-                        " updated_at = :now, gone_at = NULL, terms = :terms WHERE id = :id"
+                        " seen_on = :seen_on, updated_at = :now, gone_at = NULL, terms = :terms WHERE id = :id"
                     ),
                     {**values, "now": stamp, "id": row.id, "terms": _terms_json(record)},
                 )
                 _event(conn, row.id, stamp, "changed", fields)
                 result.changed[row.id] = fields
             for native_id, row in existing.items():
-                if native_id not in seen and not row.gone_at:
-                    conn.execute(text("UPDATE calls SET gone_at = :now WHERE id = :id"), {"now": stamp, "id": row.id})
-                    _event(conn, row.id, stamp, "gone", [])
-                    result.gone.append(row.id)
+                if native_id in seen or row.gone_at:
+                    continue
+                if partial:  # not in a list of changes: unchanged, and still listed
+                    conn.execute(text("UPDATE calls SET last_seen = :now, seen_on = :seen_on WHERE id = :id"),
+                                 {"now": stamp, "seen_on": day(None).isoformat(), "id": row.id})
+                    result.unchanged += 1
+                    continue
+                conn.execute(text("UPDATE calls SET gone_at = :now WHERE id = :id"), {"now": stamp, "id": row.id})
+                _event(conn, row.id, stamp, "gone", [])
+                result.gone.append(row.id)
         return result
+
+    def confirm_source(self, source: str, now: dt.datetime, seen_on: dt.date | None = None) -> int:
+        """The source answered "not modified": every call it still lists
+        (all it listed last time) is seen again today.  Returns how many."""
+        with self.engine.begin() as conn:
+            return conn.execute(
+                text("UPDATE calls SET last_seen = :now, seen_on = :seen_on WHERE source = :s AND gone_at IS NULL"),
+                {"now": _iso(now), "seen_on": (seen_on or now.date()).isoformat(), "s": source},
+            ).rowcount
 
     def link_duplicates(self) -> int:
         """Link a call reached through several sources (same official
@@ -754,7 +777,8 @@ def _record_values(record: CallRecord) -> dict:
         "source": record.source, "native_id": record.native_id, "funder": record.funder,
         "title": record.title, "text": record.text, "url": record.url, "language": record.language,
         "identifier": record.identifier, "programme": record.programme, "opens_at": _iso(record.opens_at),
-        "deadlines": json.dumps([d.isoformat() for d in record.deadlines]), "budget": record.budget,
+        "deadlines": json.dumps([d.isoformat() for d in record.deadlines]),
+        "stages": json.dumps(list(record.stages)) if record.stages else None, "budget": record.budget,
         "eligibility": record.eligibility, "content_hash": record.content_hash,
     }
 
@@ -765,6 +789,7 @@ def _row_record(row) -> CallRecord:
         url=row.url, language=row.language, identifier=row.identifier, programme=row.programme,
         opens_at=_dt(row.opens_at), deadlines=tuple(_dt(d) for d in json.loads(row.deadlines)),
         budget=row.budget, eligibility=row.eligibility,
+        stages=tuple(json.loads(row.stages)) if getattr(row, "stages", None) else (),
     )
 
 
@@ -776,4 +801,5 @@ def _stored(row) -> StoredCall:
         id=row.id, record=_row_record(row), content_hash=row.content_hash,
         first_seen=_dt(row.first_seen), last_seen=_dt(row.last_seen), gone_at=_dt(row.gone_at),
         terms=terms_from_json(terms) if terms else None,
+        seen_on=dt.date.fromisoformat(row.seen_on[:10]) if getattr(row, "seen_on", None) else None,
     )

@@ -135,6 +135,13 @@ MIGRATIONS: list[list[str]] = [
     [
         "ALTER TABLE deliveries ADD COLUMN last_attempt TEXT",
     ],
+    # 7: what each deadline is (stage 1, stage 2 by invitation, cut-off); the day the source last listed the call
+    # (its evidence: a live fetch's day, a snapshot's date) — until now only the fetch's wall-clock stamp was known
+    [
+        "ALTER TABLE calls ADD COLUMN stages TEXT",
+        "ALTER TABLE calls ADD COLUMN seen_on TEXT",
+        "UPDATE calls SET seen_on = substr(last_seen, 1, 10)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -171,13 +171,12 @@ def cmd_run(args) -> int:
     dep = _load(args)
     store = _open_store(dep)
     out = sys.stderr if args.json else sys.stdout
-    channels, unavailable = build_channels(out, dep.settings)
+    channels = build_channels(out, dep.settings)
     embedder = _embedder(dep.settings, dep.resolve(dep.settings.matcher.cache_dir), _progress)
     # one cycle at a time on a store: a second `run` (or a `serve` job) waits, then gives up with the reason
     with store.cycle_lock(dep.settings.store.lock_wait_seconds, notify=lambda m: print(f"fundbot: {m}", file=sys.stderr)):
         clock = make_clock(dep, offline=args.offline, as_of=args.as_of)
-        report = run_cycle(dep, store, embedder, channels, clock, offline=args.offline, progress=_progress,
-                           unavailable=unavailable)
+        report = run_cycle(dep, store, embedder, channels, clock, offline=args.offline, progress=_progress)
     for notice in report.notices:
         print(f"fundbot: {redact(notice)}", file=sys.stderr)
     if args.json:
@@ -200,11 +199,12 @@ def cmd_serve(args) -> int:
         logging.getLogger().setLevel(logging.INFO)  # a daemon logs one line per event
     dep = _load(args)
     store = _open_store(dep)
-    channels, unavailable = build_channels(sys.stdout, dep.settings)
-    for reason in unavailable.values():
+    channels = build_channels(sys.stdout, dep.settings)
+    for reason in channels.problems([c for p in dep.profiles for c in p.channels]
+                                    + list(dep.settings.coordination.channels)):
         log.warning("%s", reason)
     embedder = _embedder(dep.settings, dep.resolve(dep.settings.matcher.cache_dir), lambda m: log.info("%s", m))
-    return serve(dep, store, embedder, channels, unavailable, offline=args.offline)
+    return serve(dep, store, embedder, channels, offline=args.offline)
 
 
 def cmd_suggest(args) -> int:
@@ -221,7 +221,7 @@ def cmd_suggest(args) -> int:
         return 0
     import datetime as dt
 
-    from .channels.blocks import format_date
+    from .channels.text import format_date
 
     lang = profile.city.language
     t = SUGGEST_TEXT.get(lang, SUGGEST_TEXT["en"])

@@ -1,5 +1,6 @@
 """One cycle: fetch → store → match → deliver.  The CLI's ``run --once`` and
-the scheduler call the same functions; every stage is idempotent."""
+the scheduler call the same functions; every stage is idempotent.  The last
+stage, delivery, lives in :mod:`matcher.delivery`."""
 
 from __future__ import annotations
 
@@ -14,14 +15,14 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from .channels import Channel, Digest, DigestItem, NotConfigured
-from .channels.slack import ChannelBlocked
+from .channels import Channels
 from .config import Deployment, Profile, SourceSpec
+from .delivery import Delivery
 from .embed import Embedder, embed_cached
 from .errors import FetchError, FundbotError, SourceError
 from .models import Match, StoredCall
 from .rank import ANCHOR, CallDoc, Feedback, Ranker, RankerModel, call_views, make_doc, need_texts
-from .safety import clean_record, safe_url
+from .safety import clean_record
 from .sources import ADAPTERS, FetchContext
 from .sources.fetch import Fetcher, HostPacer, HttpFetcher, NotModified, SnapshotFetcher
 from .store import Store
@@ -368,271 +369,11 @@ def feedback_for(store: Store, embedder: Embedder, profiles) -> dict[str, Feedba
     return out
 
 
-# --- stage 3: deliver ------------------------------------------------------------------
-
-BLOCKED_RETRY = dt.timedelta(hours=24)
-
-
-def guarded(store: Store, spec, city: str, ids: list[int], clock: Clock, report: "CycleReport", call):
-    """Run one channel operation; None when it did not happen: not configured
-    (said once), a permanent error (the channel stops), anything else (the
-    rows stay pending, retried with backoff)."""
-    try:
-        return call()
-    except NotConfigured as exc:
-        if str(exc) not in report.notices:
-            report.notices.append(str(exc))
-    except ChannelBlocked as exc:
-        store.block_channel(spec.key, city, str(exc), clock.now)
-        report.notices.append(f"{spec.key} for {city} is stopped: {exc}")
-    except Exception as exc:  # noqa: BLE001 - one channel never stops the others
-        log.warning("channel %s for %s failed: %s", spec.key, city, exc)
-        store.mark_failed(ids, clock.now, f"{type(exc).__name__}: {exc}")
-        report.deliveries["failed"] += len(ids)
-    return None
-
-
-def reconcile(store: Store, channel: Channel, spec, city: str, pending: list, clock: Clock,
-              report: "CycleReport") -> list:
-    """Exactly once where the channel can be read back (Slack): rows a crash
-    left posted but unrecorded are marked sent, not posted again.  Returns the
-    rows still to send — none if the channel cannot be checked now."""
-    if not hasattr(channel, "delivered"):
-        return pending
-    try:
-        already = channel.delivered(spec, city, store.pending_since(city, spec.key))
-    except ChannelBlocked as exc:
-        store.block_channel(spec.key, city, str(exc), clock.now)
-        report.notices.append(f"{spec.key} for {city} is stopped: {exc}")
-        return []
-    except Exception as exc:  # noqa: BLE001 - cannot check: do not post blindly
-        log.warning("channel %s for %s: cannot read history: %s", spec.key, city, exc)
-        report.notices.append(f"{spec.key} for {city}: unreachable ({type(exc).__name__}); kept pending")
-        return []
-    done = [d.id for d in pending if d.id in already]
-    if done:
-        store.mark_sent(done, clock.now, "reconciled")
-    return [d for d in pending if d.id not in already]
-
-
-def send_digest(store: Store, channel: Channel, spec, digest: Digest, clock: Clock, report: "CycleReport") -> None:
-    """Send one digest and record the outcome: rows confirmed as the channel
-    accepts them; a permanent error stops the channel; anything else leaves
-    the rows pending (retried with backoff)."""
-    city = digest.city_id
-
-    def confirm(ids: list[int], ref: str | None) -> None:
-        store.mark_sent(list(ids), dt.datetime.now(dt.timezone.utc), ref)
-
-    result = guarded(store, spec, city, [i.delivery_id for i in digest.items], clock, report,
-                     lambda: channel.send(spec, digest, confirm))
-    if result is None:
-        return
-    store.block_channel(spec.key, city, None, None)
-    if result.failed:
-        store.mark_failed(list(result.failed), clock.now, result.error or "failed")
-    report.deliveries["sent"] += len(result.sent)
-    report.deliveries["failed"] += len(result.failed)
-    log.info("channel %s for %s: %d sent%s", spec.key, city, len(result.sent),
-             f", {len(result.failed)} failed: {result.error}" if result.failed else "")
-
-CADENCE_GAP = {"instant": dt.timedelta(0), "daily": dt.timedelta(hours=20), "weekly": dt.timedelta(days=6, hours=12)}
-
-
-def queue_and_send(dep: Deployment, store: Store, channels: dict[str, Channel], matches: dict[str, list[Match]],
-                   calls: dict[int, StoredCall], clock: Clock, report: CycleReport,
-                   unavailable: dict[str, str], *, cadences: set[str] | None = None, notices: bool = True) -> None:
-    """Queue each city's new suggestions for all its channels; send the
-    digests of channels whose cadence is in ``cadences`` (None: all, as far
-    as each cadence's gap allows) and, with ``notices``, pending follow-ups."""
-    top = dep.settings.matcher.top
-    for profile in dep.profiles:
-        city = profile.city.id
-        hidden = {cid for cid, mark in store.marks(city).items() if mark == "not-relevant"}
-        ranked = [m for m in matches.get(city, []) if m.call_id not in hidden]
-        for spec in profile.channels:
-            if spec.kind not in channels:
-                reason = unavailable.get(spec.kind, f"channel kind {spec.kind!r} is not available in this version")
-                if reason not in report.notices:
-                    report.notices.append(reason)
-                continue
-            threshold = spec.min_score if spec.min_score is not None else dep.settings.matcher.min_score
-            for m in ranked[:top]:
-                # a call the city cannot use is never suggested, whatever the channel's threshold
-                if m.score >= threshold and m.eligibility != "ineligible":
-                    store.queue_delivery(city, spec.key, m.call_id, "suggestion", score=m.score,
-                                         need_id=m.need_id, now=clock.now)
-            blocked = store.blocked_channels().get((spec.key, city))
-            if blocked and clock.now - dt.datetime.fromisoformat(blocked["blocked_at"]) < BLOCKED_RETRY:
-                report.notices.append(f"{spec.key} for {city} is stopped: {blocked['error']} (fix it; retried daily)")
-                continue
-            if notices:
-                send_notices(dep, store, channels, profile, spec, clock, report)
-            if cadences is not None and spec.cadence not in cadences:
-                continue  # this channel's digest has its own job
-            pending = [d for d in store.deliveries(status="pending", city=city, channel=spec.key)
-                       if d.kind == "suggestion" and d.due(clock.now)]
-            if not pending:
-                continue
-            channel = channels[spec.kind]
-            pending = reconcile(store, channel, spec, city, pending, clock, report)
-            if not pending:
-                continue
-            last = store.last_sent_at(city, spec.key)
-            if last is not None and clock.now - last < CADENCE_GAP[spec.cadence]:
-                continue  # not due yet; stays in the outbox
-            by_call = {m.call_id: m for m in ranked}
-            items = []
-            for d in pending:
-                call = calls.get(d.call_id) or store.call(d.call_id)
-                m = by_call.get(d.call_id)
-                if call is None or m is None:
-                    continue  # closed or gone since queued: nothing to suggest any more
-                deadline = call.next_deadline(clock.at)
-                items.append(DigestItem(
-                    delivery_id=d.id, title=call.record.title, funder=call.record.funder, url=safe_url(call.record.url),
-                    deadline=deadline, status=call.status(clock.at), score=m.score,
-                    need_id=m.need_id, need_text=m.need_text, passage=m.passage,
-                    programme=call.record.programme, budget=call.record.budget, caveats=m.caveats,
-                    stage=call.stage(deadline), seen_on=call.seen_on,
-                ))
-            if not items:
-                continue
-            digest = Digest(city, profile.city.name, profile.city.language, tuple(items), dep.settings.timezone)
-            send_digest(store, channel, spec, digest, clock, report)
-
-
-# --- follow-ups: changes that matter, deadline reminders --------------------------
-
-MATTERS = {"deadlines", "status", "budget"}
-
-
-def queue_notices(dep: Deployment, store: Store, changes: dict[int, list[str]], clock: Clock) -> None:
-    """Queue a follow-up for every channel that was suggested a call which
-    has now changed in a way that matters (deadline moved, reopened, budget),
-    and a reminder ``[delivery] reminder_days`` before each deadline of a call
-    a city is applying for.  Each is queued once (keyed by what it says)."""
-    days = dep.settings.delivery.reminder_days
-    for profile in dep.profiles:
-        city = profile.city.id
-        suggested = [d for d in store.deliveries(city=city) if d.kind == "suggestion" and d.status == "sent"]
-        applying = {cid for cid, mark in store.marks(city).items() if mark == "applying"}
-        for d in suggested:
-            fields = sorted(MATTERS & set(changes.get(d.call_id, ())))
-            if not fields and d.call_id not in applying:
-                continue  # nothing to say about this call
-            call = store.call(d.call_id)
-            if call is None:
-                continue
-            if fields:
-                store.queue_delivery(city, d.channel, d.call_id, f"change:{call.content_hash[:16]}",
-                                     score=None, need_id=",".join(fields), now=clock.now)
-            if d.call_id in applying:
-                upcoming = call.next_deadline(clock.at)
-                if upcoming and upcoming - clock.at <= dt.timedelta(days=days):
-                    store.queue_delivery(city, d.channel, d.call_id, f"reminder:{upcoming.date().isoformat()}",
-                                         score=None, need_id=None, now=clock.now)
-
-
-def send_notices(dep: Deployment, store: Store, channels: dict[str, Channel], profile: Profile, spec,
-                 clock: Clock, report: "CycleReport") -> None:
-    """Post pending follow-ups of one city and channel (threaded on Slack)."""
-    from .channels import Notice
-
-    city = profile.city.id
-    pending = [d for d in store.deliveries(status="pending", city=city, channel=spec.key)
-               if d.kind != "suggestion" and d.due(clock.now)]
-    if not pending:
-        return
-    parents = {d.call_id: d for d in store.deliveries(status="sent", city=city, channel=spec.key)
-               if d.kind == "suggestion"}
-    channel = channels[spec.kind]
-    for d in pending:
-        call = store.call(d.call_id)
-        parent = parents.get(d.call_id)
-        if call is None or parent is None:
-            continue
-        deadline = call.next_deadline(clock.at)
-        notice = Notice(delivery_id=d.id, kind=d.kind.split(":")[0], city_id=city, language=profile.city.language,
-                        title=call.record.title, url=safe_url(call.record.url), deadline=deadline,
-                        status=call.status(clock.at), budget=call.record.budget,
-                        fields=tuple((d.need_id or "").split(",")) if d.need_id else (),
-                        thread=parent.message_ref, timezone=dep.settings.timezone, stage=call.stage(deadline))
-        ref = guarded(store, spec, city, [d.id], clock, report, lambda: channel.notify(spec, notice))
-        if ref is None:
-            return
-        store.mark_sent([d.id], clock.now, ref)
-        report.deliveries["sent"] += 1
-
-
-# --- the coordination channel: joint opportunities for Viable Cities and the agencies ---
-
-COORDINATION = "coordination"  # the outbox's "city" for the coordination channels
-
-
-def send_coordination(dep: Deployment, store: Store, channels: dict[str, Channel], embedder: Embedder,
-                      matches: dict[str, list[Match]], pool: list[StoredCall], clock: Clock,
-                      report: CycleReport, unavailable: dict[str, str], *, cadences: set[str] | None = None) -> None:
-    """Joint opportunities to the ``[coordination]`` channels (those whose
-    cadence is in ``cadences``; None: all), digest style, through the same
-    outbox: each (call, group of cities) once per channel."""
-    import hashlib
-
-    from .combined import joint_opportunities
-
-    specs = [s for s in dep.settings.coordination.channels if cadences is None or s.cadence in cadences]
-    if not specs:
-        return
-    rows = {city: [{"call_id": m.call_id, "need_id": m.need_id, "score": m.score, "eligibility": m.eligibility}
-                   for m in ms] for city, ms in matches.items()}
-    keys = [(p.city.id, n.id) for p in dep.profiles for n in p.needs]
-    vectors, _ = embed_cached(store, embedder, [t for p in dep.profiles for t in need_texts(p)])
-    need_vectors = dict(zip(keys, vectors))
-    need_text = {(p.city.id, n.id): n.text for p in dep.profiles for n in p.needs}
-    names = {p.city.id: p.city.name for p in dep.profiles}
-    calls = {c.id: c for c in pool}
-    opportunities = joint_opportunities(rows, calls, need_vectors, need_text, dep.settings.matcher.min_score, clock.at)
-    for spec in specs:
-        if spec.kind not in channels:
-            reason = unavailable.get(spec.kind, f"channel kind {spec.kind!r} is not available")
-            if reason not in report.notices:
-                report.notices.append(reason)
-            continue
-        by_delivery = {}
-        for o in opportunities[: dep.settings.matcher.top]:
-            group = hashlib.sha256(",".join(o.cities).encode()).hexdigest()[:12]
-            store.queue_delivery(COORDINATION, spec.key, o.call_id, f"joint:{group}",
-                                 score=o.total_relevance / len(o.cities), need_id=",".join(o.cities), now=clock.now)
-            by_delivery[(o.call_id, f"joint:{group}")] = o
-        pending = [d for d in store.deliveries(status="pending", city=COORDINATION, channel=spec.key)
-                   if d.due(clock.now) and (d.call_id, d.kind) in by_delivery]
-        channel = channels[spec.kind]
-        pending = reconcile(store, channel, spec, COORDINATION, pending, clock, report) if pending else []
-        if not pending:
-            continue
-        items = []
-        for d in pending:
-            o = by_delivery[(d.call_id, d.kind)]
-            call = calls[o.call_id]
-            cities = ", ".join(names.get(c, c) for c in o.cities)
-            shared = "; ".join(sorted(set(o.needs.values())))[:600]
-            items.append(DigestItem(
-                delivery_id=d.id, title=o.title, funder=o.funder, url=safe_url(o.url), deadline=o.deadline,
-                status=call.status(clock.at), score=o.total_relevance / len(o.cities), need_id=cities,
-                need_text=f"{cities}" + (" · konsortium" if o.consortium else ""), passage=shared,
-                programme=call.record.programme, budget=call.record.budget,
-                stage=call.stage(o.deadline), seen_on=call.seen_on))
-        digest = Digest(COORDINATION, "Viable Cities – gemensamma möjligheter", "sv", tuple(items),
-                        dep.settings.timezone)
-        send_digest(store, channel, spec, digest, clock, report)
-
-
 # --- the whole cycle ----------------------------------------------------------------------
 
 
-def run_cycle(dep: Deployment, store: Store, embedder: Embedder, channels: dict[str, Channel], clock: Clock, *,
-              offline: bool, unavailable: dict[str, str] | None = None,
-              fetchers: dict[str, Fetcher] | None = None,
+def run_cycle(dep: Deployment, store: Store, embedder: Embedder, channels: Channels, clock: Clock, *,
+              offline: bool, fetchers: dict[str, Fetcher] | None = None,
               progress: Callable[[str], None] | None = None) -> CycleReport:
     """One whole cycle: every source, then :func:`deliver_cycle`."""
     report = CycleReport(today=clock.today.isoformat())
@@ -642,12 +383,11 @@ def run_cycle(dep: Deployment, store: Store, embedder: Embedder, channels: dict[
         report.calls["new"] += outcome["new"]
         report.calls["changed"] += outcome["changed"]
         report.calls["gone"] += outcome["gone"]
-    return deliver_cycle(dep, store, embedder, channels, clock, unavailable=unavailable, progress=progress,
-                         report=report, offline=offline)
+    return deliver_cycle(dep, store, embedder, channels, clock, progress=progress, report=report, offline=offline)
 
 
-def deliver_cycle(dep: Deployment, store: Store, embedder: Embedder, channels: dict[str, Channel], clock: Clock, *,
-                  unavailable: dict[str, str] | None = None, progress: Callable[[str], None] | None = None,
+def deliver_cycle(dep: Deployment, store: Store, embedder: Embedder, channels: Channels, clock: Clock, *,
+                  progress: Callable[[str], None] | None = None,
                   report: CycleReport | None = None, offline: bool = False,
                   cadences: set[str] | None = None, notices: bool = True) -> CycleReport:
     """Match what the store holds and deliver what is due (the half of a
@@ -674,11 +414,10 @@ def deliver_cycle(dep: Deployment, store: Store, embedder: Embedder, channels: d
         thresholds = [c.min_score for c in profile.channels if c.min_score is not None]
         floor = min(thresholds) if thresholds else dep.settings.matcher.min_score
         report.matches += sum(1 for m in city_matches if m.score >= floor and m.eligibility != "ineligible")
-    queue_notices(dep, store, changes, clock)
-    send_coordination(dep, store, channels, embedder, matches, pool, clock, report, unavailable or {},
-                      cadences=cadences)
-    queue_and_send(dep, store, channels, matches, {c.id: c for c in pool}, clock, report, unavailable or {},
-                   cadences=cadences, notices=notices)
+    delivery = Delivery(dep, store, channels, clock, report, cadences)
+    delivery.follow_ups(changes)
+    delivery.coordination(embedder, matches, pool)
+    delivery.suggestions(matches, {c.id: c for c in pool}, notices=notices)
     report.deliveries["pending"] = len(store.deliveries(status="pending"))
     store.finish_run(run_id, dt.datetime.now(dt.timezone.utc), report.as_dict())
     return report

@@ -49,7 +49,19 @@ class StoreError(FundbotError):
 
 
 class ChannelError(FundbotError):
-    """A delivery channel could not send."""
+    """A delivery channel could not deliver.  As such (or any other error
+    from a channel) it is transient: the rows stay pending and are retried
+    with backoff."""
+
+
+class NotConfigured(ChannelError):
+    """A channel that cannot run here (no token, no webhook URL, no SMTP
+    host): raised only by a channel's constructor, said once; the rest runs."""
+
+
+class ChannelBlocked(ChannelError):
+    """A permanent refusal (token revoked, channel or webhook gone): the
+    channel stops until someone acts, and ``status`` shows why."""
 
 
 class EmbeddingError(FundbotError):

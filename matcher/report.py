@@ -377,7 +377,7 @@ def timeline(data: dict, t: dict, pages: dict[str, str], days: int = 60) -> str:
 
 def _deadline(c, data: dict, t: dict) -> str:
     """The next deadline, its stage, and the day the source last showed the call."""
-    from .channels import seen_note, stage_note
+    from .channels.text import seen_note, stage_note
 
     at, lang = data["at"], t["lang"]
     d = c.next_deadline(at)
@@ -430,7 +430,7 @@ def write_html(out: Path, data: dict, lang: str) -> None:
              for p in data["profiles"]]
     body.append("</ul>")
     if data.get("to_check"):  # never suggested, but a person should know they are there
-        from .channels import lifecycle_words
+        from .channels.text import lifecycle_words
 
         words = lifecycle_words(t["lang"])
         body.append(f'<h2>{e(t["check_funder"])}</h2><p class="muted small">{e(t["check_why"])}</p><ul>')

@@ -157,11 +157,11 @@ class Jobs:
     """What each job does.  The clock is a function, so tests run the jobs
     at any moment without sleeping; fetching and delivering never overlap."""
 
-    def __init__(self, dep, store, embedder, channels, unavailable, *, offline: bool = False, clock=None):
+    def __init__(self, dep, store, embedder, channels, *, offline: bool = False, clock=None):
         from .cycle import make_clock
 
         self.dep, self.store, self.embedder = dep, store, embedder
-        self.channels, self.unavailable, self.offline = channels, unavailable, offline
+        self.channels, self.offline = channels, offline
         self.clock = clock or (lambda: make_clock(dep, offline=offline, as_of=None))
         self.busy = threading.Lock()
 
@@ -203,7 +203,7 @@ class Jobs:
         try:
             with self.busy, self._cycle():
                 report = deliver_cycle(self.dep, self.store, self.embedder, self.channels, self.clock(),
-                                       unavailable=self.unavailable, progress=lambda m: log.debug("%s", m), **kwargs)
+                                       progress=lambda m: log.debug("%s", m), **kwargs)
         except StoreError as exc:
             log.warning("%s: %s", what, exc)
             return None
@@ -215,14 +215,14 @@ class Jobs:
         return report
 
 
-def serve(dep, store, embedder, channels, unavailable, *, offline: bool = False) -> int:
+def serve(dep, store, embedder, channels, *, offline: bool = False) -> int:
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     lock = instance_lock(dep, store)
     lock.acquire()
     scheduler = BlockingScheduler(timezone=dep.settings.timezone, job_defaults={
         "coalesce": True, "max_instances": 1, "misfire_grace_time": dep.settings.serve.misfire_grace_seconds})
-    jobs = Jobs(dep, store, embedder, channels, unavailable, offline=offline)
+    jobs = Jobs(dep, store, embedder, channels, offline=offline)
     now = dt.datetime.now(dt.timezone.utc)
     for spec in job_specs(dep):
         at_start = dep.settings.serve.run_at_start and spec.action == "fetch"
@@ -236,13 +236,14 @@ def serve(dep, store, embedder, channels, unavailable, *, offline: bool = False)
         scheduler.shutdown(wait=False)
 
     app_token = os.environ.get(dep.settings.slack.app_token_env)
-    if app_token and "slack" in channels:
+    client = channels.slack_client()
+    if app_token and client is not None:
         from .interactions import start_socket_mode
 
         languages = {p.city.id: p.city.language for p in dep.profiles}
-        start_socket_mode(app_token, channels["slack"].client, store, languages.get)
+        start_socket_mode(app_token, client, store, languages.get)
         log.info("listening for Slack button clicks (Socket Mode)")
-    elif "slack" in channels:
+    elif client is not None:
         log.info("Slack buttons are off: set %s to an app-level token to receive clicks",
                  dep.settings.slack.app_token_env)
 

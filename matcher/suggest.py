@@ -103,7 +103,7 @@ def evidence_report(dep: Deployment, store: Store, language: str = "sv") -> dict
     stale evidence (no future deadline, not listed for longer than ``[matcher]
     stale_after_days``), calls past their first stage (the rest by
     invitation), and sources whose every current call has gone stale."""
-    from .channels import lifecycle_words
+    from .channels.text import lifecycle_words
     from .cycle import stale_after
 
     at, max_age = reference_at(dep, store), stale_after(dep)
@@ -132,7 +132,7 @@ def channel_health(dep: Deployment, store: Store) -> dict[str, dict]:
     """Every configured channel ("<city>:<channel>"), with what it has sent,
     what waits, and whether it works: ok, failing (retrying after errors),
     stopped (a permanent error; retried daily) or idle (nothing sent yet)."""
-    from .cycle import COORDINATION
+    from .delivery import COORDINATION
 
     health = store.channel_health()
     stopped = store.blocked_channels()

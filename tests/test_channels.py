@@ -127,3 +127,65 @@ def test_teams_card_neutralises_markdown():
     body = json.dumps(card(Digest("c", "C", "en", (item,)), [item]))
     assert "[click](https://evil.example)" not in body
     assert "\\\\[click\\\\]" in body
+
+
+# --- a follow-up is data; each channel renders and escapes its own (issue 17) -----------------------
+
+NOTICE_TITLE = "A & B <x> | *bold* [click](https://evil.example)"
+NOTICE_URL = "https://ex.org/c?a=1&b=2"
+
+
+@pytest.mark.parametrize("kind", ["console", "slack", "slack-webhook", "teams", "email"])
+def test_a_change_notice_reaches_every_channel_kind_in_its_own_markup(kind, smtp, monkeypatch):
+    """No Slack link syntax outside Slack; on Slack, the title escaped and the link whole."""
+    import datetime as dt
+    import io
+
+    from fakeslack import FakeSlack
+
+    from matcher.channels import Channels, Notice
+    from matcher.config import ChannelSpec
+    from matcher.safety import safe_url
+
+    inbox, port = smtp
+    notice = Notice(delivery_id=7, kind="change", city_id="norrby", language="sv", title=NOTICE_TITLE,
+                    url=safe_url(NOTICE_URL), deadline=dt.datetime(2027, 3, 1, 13, tzinfo=dt.timezone.utc),
+                    status="open", budget="SEK <5> & more", fields=("deadlines", "budget"))
+    with FakeSlack() as slack, LocalServer() as hooks:
+        hooks.routes["/hook"] = Reply(200, b"ok", {"Content-Type": "text/plain"})
+        slack.add_channel("C0NORRBY")
+        from matcher.config import Settings
+
+        settings = Settings.model_validate({"slack": {"base_url": slack.base_url, "token_env": "T"},
+                                            "email": {"host": "127.0.0.1", "port": port, "starttls": False,
+                                                      "from_addr": "fundbot@example.org"}})
+        out = io.StringIO()
+        channels = Channels(out, settings, {"T": slack.token, "HOOK": f"{hooks.url}/hook"})
+        target = {"console": None, "slack": "C0NORRBY", "email": "klimat@norrby.example"}.get(kind, "HOOK")
+        channels.open(ChannelSpec(kind=kind, target=target)).notify(notice)
+        if kind == "console":
+            text = out.getvalue()
+        elif kind == "slack":
+            text = slack.messages["C0NORRBY"][0]["text"]
+        elif kind == "email":
+            import email as mail
+            from email import policy
+
+            msg = mail.message_from_bytes(inbox.messages[0][1], policy=policy.default)
+            text = msg["Subject"] + "\n" + msg.get_content()
+        else:
+            text = json.loads(hooks.bodies[0][1])
+    if kind in ("slack", "slack-webhook"):
+        body = text if kind == "slack" else text["text"]
+        assert body.startswith("Ändrat: <https://ex.org/c?a=1&amp;b=2|A &amp; B &lt;x&gt; | *bold* ")
+        assert body.count("<") == 1 and "SEK &lt;5&gt; &amp; more" in body
+        return
+    if kind == "teams":
+        blocks = text["attachments"][0]["content"]["body"]
+        line = blocks[0]["text"]
+        assert blocks[1]["actions"][0] == {"type": "Action.OpenUrl", "title": "↗", "url": NOTICE_URL}
+        assert "\\[click\\]" in line and "\\<x\\>" in line and "<https" not in line and "&amp;" not in line
+        return
+    assert "<https" not in text and "&amp;" not in text and "&lt;" not in text
+    assert NOTICE_TITLE in text and "SEK <5> & more" in text and "ny sista dag 1 mars 2027 kl. 14.00" in text
+    assert f"\n   {NOTICE_URL}" in text  # the address whole, on a line of its own

@@ -76,10 +76,10 @@ def test_source_that_suddenly_lists_nothing_keeps_its_calls(deployment):
     store.migrate()
     emb = FakeEmbedder()
     clock = make_clock(dep, offline=True, as_of=None)
-    run_cycle(dep, store, emb, build_channels(sys.stderr)[0], clock, offline=True)
+    run_cycle(dep, store, emb, build_channels(sys.stderr), clock, offline=True)
     (deployment.root / "feeds/snapshots/eu/page-0001.json").write_text(
         (deployment.root / "feeds/snapshots/eu/page-0002.json").read_text())
-    report = run_cycle(dep, store, emb, build_channels(sys.stderr)[0], clock, offline=True)
+    report = run_cycle(dep, store, emb, build_channels(sys.stderr), clock, offline=True)
     assert report.sources["eu"]["ok"] and "0 calls listed" in report.sources["eu"]["warning"]
     assert report.calls["gone"] == 0 and report.calls["total"] == 11
 

@@ -26,10 +26,10 @@ def setup(deployment):
     store = Store(dep.store_url)
     store.migrate()
     out = io.StringIO()
-    channels, unavailable = build_channels(out)
+    channels = build_channels(out)
     moment = {"clock": Clock(now=dt.datetime(2026, 11, 23, 6, tzinfo=UTC),
                              at=dt.datetime(2026, 11, 20, 12, tzinfo=UTC))}
-    jobs = Jobs(dep, store, make_embedder("hashing", deployment.root), channels, unavailable, offline=True,
+    jobs = Jobs(dep, store, make_embedder("hashing", deployment.root), channels, offline=True,
                 clock=lambda: moment["clock"])
     return dep, store, jobs, out, moment
 

@@ -314,9 +314,9 @@ def test_an_applicant_past_the_first_stage_is_reminded_of_the_second(deployment)
     store.mark_sent([d.id for d in store.deliveries(status="pending")], dt.datetime(2026, 11, 1, tzinfo=UTC))
     store.add_mark("norrby", call.id, "applying", "anna", dt.datetime(2026, 11, 2, tzinfo=UTC))
     out = io.StringIO()
-    channels, unavailable = build_channels(out)
+    channels = build_channels(out)
     near = Clock(now=dt.datetime(2027, 4, 12, 6, tzinfo=UTC), at=at(2027, 4, 12))
-    jobs = Jobs(dep, store, make_embedder("hashing", deployment.root), channels, unavailable, offline=True,
+    jobs = Jobs(dep, store, make_embedder("hashing", deployment.root), channels, offline=True,
                 clock=lambda: near)
     assert jobs.reminders().deliveries["sent"] == 1  # norrby applies; sunnana, not invited, is not reminded
     assert "DUT Call 2026" in out.getvalue() and "(steg 2)" in out.getvalue()

@@ -15,7 +15,8 @@ import pytest
 
 from fakeslack import FakeSlack
 from matcher.channels import Digest, DigestItem
-from matcher.channels.blocks import MAX_BLOCKS, MAX_SECTION, digest_messages, escape, format_date
+from matcher.channels.blocks import MAX_BLOCKS, MAX_SECTION, digest_messages, escape
+from matcher.channels.text import format_date
 
 TOKEN_ENV = "FUNDBOT_TEST_SLACK_TOKEN"
 HOSTILE = "Grant for <!channel> cities & <https://evil.example|click here> *now*"
@@ -236,19 +237,19 @@ def test_dropped_connections_back_off_then_deliver_once(slack):
     dep = deployment.load()
     store = Store(dep.store_url)
     store.migrate()
-    channels, unavailable = build_channels(sys.stderr, dep.settings)
+    channels = build_channels(sys.stderr, dep.settings)
     emb = FakeEmbedder(name="hashing")
     server.faults["chat.postMessage"] = ["drop"] * 12  # every try of the first cycle is cut off
     t0 = dt.datetime(2026, 11, 20, 11, tzinfo=dt.timezone.utc)
     clock = make_clock(dep, offline=True, as_of=None, now=t0)
-    first = run_cycle(dep, store, emb, channels, clock, offline=True, unavailable=unavailable)
+    first = run_cycle(dep, store, emb, channels, clock, offline=True)
     assert first.deliveries["sent"] == 0 and first.deliveries["pending"] > 0
     server.faults.clear()
     soon = run_cycle(dep, store, emb, channels, make_clock(dep, offline=True, as_of=None, now=t0 + dt.timedelta(seconds=30)),
-                     offline=True, unavailable=unavailable)
+                     offline=True)
     assert soon.deliveries["sent"] == 0  # backing off: not due yet
     later = run_cycle(dep, store, emb, channels, make_clock(dep, offline=True, as_of=None, now=t0 + dt.timedelta(minutes=5)),
-                      offline=True, unavailable=unavailable)
+                      offline=True)
     assert later.deliveries["sent"] == first.deliveries["pending"] and later.deliveries["pending"] == 0
     for channel in ("C0NORRBY", "C0SUNNANA"):
         ids = server.delivered(channel)

@@ -1,16 +1,22 @@
-"""Delivery channels, one module per kind, registered explicitly.
+"""Delivery channels, one module per kind, registered explicitly (``KINDS``).
 
-A channel receives a finished :class:`Digest` (what to say, already ranked)
-and returns a :class:`SendResult`; it knows nothing of feeds or the store.
+A channel is opened for one ``[[channels]]`` entry (its constructor says
+``NotConfigured`` when it cannot run here), receives finished data — a
+:class:`Digest` (what to say, already ranked) or a :class:`Notice` — and
+renders and escapes it itself; it knows nothing of feeds or the store.  What
+each kind can do and carry it declares as class attributes (:class:`Channel`),
+and the delivery code reads them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Callable, ClassVar, Protocol
 
 from ..config import ChannelSpec
+from ..errors import ChannelBlocked, ChannelError, NotConfigured
+from .text import FIELD_LIMITS, cut, lifecycle_words, seen_note, stage_note
 
 
 @dataclass(frozen=True)
@@ -32,52 +38,6 @@ class DigestItem:
     seen_on: dt.date | None = None  # the day the funder's source last listed the call (its evidence)
 
 
-# the words for a call's stage and evidence, in every channel (and the report)
-LIFECYCLE = {
-    "sv": {"stage1": "steg 1", "stage2": "steg 2", "cutoff": "delomgång", "invitation": "steg 2 endast för inbjudna",
-           "forthcoming": "öppnar snart", "seen": "senast sedd {day}",
-           "check": "senast sedd {day} — kontrollera hos finansiären"},
-    "en": {"stage1": "stage 1", "stage2": "stage 2", "cutoff": "cut-off", "invitation": "stage 2 by invitation only",
-           "forthcoming": "opens soon", "seen": "last seen {day}", "check": "last seen {day} — check with the funder"},
-}
-
-
-def lifecycle_words(language: str) -> dict:
-    return LIFECYCLE.get(language, LIFECYCLE["en"])
-
-
-def stage_note(stage: str, status: str, language: str) -> str:
-    """What to say after a deadline: " (steg 1)", " (steg 2 endast för inbjudna)",
-    " (steg 1, öppnar snart)" …; "" when there is nothing to add."""
-    t = lifecycle_words(language)
-    notes = []
-    if status == "invitation":
-        notes.append(t["invitation"])
-    elif stage in ("stage1", "stage2", "cutoff"):
-        notes.append(t[stage])
-    if status == "forthcoming":
-        notes.append(t["forthcoming"])
-    return f" ({', '.join(notes)})" if notes else ""
-
-
-def seen_note(day: dt.date | None, language: str) -> str:
-    """"senast sedd 2026-11-20": how old the evidence behind a call is ("" when unknown)."""
-    return lifecycle_words(language)["seen"].format(day=day.isoformat()) if day else ""
-
-
-# What a person reads of one suggestion, at most (characters); feed text is
-# hostile and may be any length, and every platform has a limit on a message.
-FIELD_LIMITS = {"title": 300, "funder": 150, "need_text": 300, "passage": 600, "budget": 200, "programme": 200}
-
-
-def cut(text: str | None, limit: int) -> str | None:
-    """``text`` at most ``limit`` characters, cut at a word and marked with "…"."""
-    if text is None or len(text) <= limit:
-        return text
-    head = text[: limit - 1]
-    return (head.rsplit(" ", 1)[0] if " " in head[limit // 2:] else head).rstrip() + "…"
-
-
 @dataclass(frozen=True)
 class Digest:
     city_id: str
@@ -86,10 +46,12 @@ class Digest:
     items: tuple[DigestItem, ...]
     timezone: str = "Europe/Stockholm"
 
-    def within_limits(self) -> "Digest":
-        """The digest with every item's text fields cut to ``FIELD_LIMITS``."""
+    def within_limits(self, title: int | None = None, text: int | None = None) -> "Digest":
+        """The digest with every item's text fields cut to ``FIELD_LIMITS``
+        (a title to ``title``, a passage to ``text``, where a channel says)."""
+        limits = dict(FIELD_LIMITS, **({"title": title} if title else {}), **({"passage": text} if text else {}))
         return replace(self, city_name=cut(self.city_name, 150), items=tuple(
-            replace(i, **{k: cut(getattr(i, k), n) for k, n in FIELD_LIMITS.items()},
+            replace(i, **{k: cut(getattr(i, k), n) for k, n in limits.items()},
                     caveats=tuple(cut(c, 200) for c in i.caveats[:10])) for i in self.items))
 
 
@@ -119,40 +81,93 @@ class SendResult:
     error: str | None = None
 
 
-class Channel(Protocol):
-    kind: str
+Confirm = Callable[[list[int], "str | None"], None]
 
-    def send(self, spec: ChannelSpec, digest: Digest, confirm) -> SendResult:
+
+class Channel(Protocol):
+    """What every channel kind is and does.  Raise :class:`ChannelBlocked`
+    for a refusal that retrying cannot fix; any other error (or a
+    ``SendResult`` with ``failed`` rows) leaves the rows pending."""
+
+    kind: ClassVar[str]
+    reads_back: ClassVar[bool]  # can say which outbox rows already arrived (then: exactly once)
+    max_items: ClassVar[int]  # suggestions in one message (a longer digest is split)
+    max_title: ClassVar[int]  # characters of a call's title
+    max_text: ClassVar[int]  # characters of a passage or a follow-up
+
+    def send(self, digest: Digest, confirm: Confirm) -> SendResult:
         """Deliver; call ``confirm(delivery_ids, message_ref)`` as soon as
         each part is accepted, so the outbox records it at once."""
         ...
 
+    def notify(self, notice: Notice) -> str:
+        """Post one follow-up; returns a reference to the message."""
+        ...
 
-class NotConfigured(Exception):
-    """A channel that cannot run here says why, once; the rest runs."""
+    def delivered(self, city: str, since: dt.datetime) -> set[int]:
+        """(Only where ``reads_back``.) Outbox rows of ``city`` already in the channel."""
+        ...
 
 
-def build_channels(stream, settings=None, environ=None) -> tuple[dict[str, Channel], dict[str, str]]:
-    """The channels that can run here, and why each other one cannot."""
-    import os
+class Channels:
+    """The channels of a deployment: each ``[[channels]]`` entry opened once,
+    by its kind's constructor; why one cannot run here is kept and said once."""
 
+    def __init__(self, stream, settings=None, environ=None, *, kinds: dict[str, type] | None = None):
+        import os
+
+        self.stream, self.settings = stream, settings
+        self.environ = os.environ if environ is None else environ
+        self.kinds = kinds  # None: every kind this version has (a test may bring its own)
+        self._open: dict[str, Channel | NotConfigured] = {}
+
+    def open(self, spec: ChannelSpec) -> Channel:
+        """The channel for ``spec``; raises :class:`NotConfigured` with the reason."""
+        if spec.key not in self._open:
+            kind = (self.kinds if self.kinds is not None else kinds()).get(spec.kind)
+            try:
+                if kind is None:
+                    raise NotConfigured(f"channel kind {spec.kind!r} is not available in this version")
+                self._open[spec.key] = kind(spec, self)
+            except NotConfigured as exc:
+                self._open[spec.key] = exc
+        found = self._open[spec.key]
+        if isinstance(found, NotConfigured):
+            raise found
+        return found
+
+    def problems(self, specs) -> list[str]:
+        """Why each of ``specs`` that cannot run here cannot (each reason once)."""
+        out: list[str] = []
+        for spec in specs:
+            try:
+                self.open(spec)
+            except NotConfigured as exc:
+                if str(exc) not in out:
+                    out.append(str(exc))
+        return out
+
+    def slack_client(self):
+        """A Slack WebClient for Socket Mode, or None when Slack is not configured."""
+        from .slack import web_client
+
+        return web_client(self.settings, self.environ) if self.settings is not None else None
+
+
+def kinds() -> dict[str, type]:
+    """Every channel kind, by the name a profile gives it."""
     from .console import ConsoleChannel
     from .email import EmailChannel
     from .slack import SlackChannel
     from .teams import TeamsChannel
     from .webhook import SlackWebhookChannel
 
-    env = os.environ if environ is None else environ
-    channels: dict[str, Channel] = {"console": ConsoleChannel(stream), "slack-webhook": SlackWebhookChannel(env),
-                                    "teams": TeamsChannel(env)}
-    unavailable: dict[str, str] = {}
-    if settings is not None:
-        channels["email"] = EmailChannel(settings.email, env)
-        try:
-            channels["slack"] = SlackChannel.from_settings(settings, env)
-        except NotConfigured as exc:
-            unavailable["slack"] = str(exc)
-    return channels, unavailable
+    return {c.kind: c for c in (ConsoleChannel, SlackChannel, SlackWebhookChannel, TeamsChannel, EmailChannel)}
 
 
-__all__ = ["Channel", "Digest", "DigestItem", "NotConfigured", "SendResult", "build_channels", "field"]
+def build_channels(stream, settings=None, environ=None) -> Channels:
+    return Channels(stream, settings, environ)
+
+
+__all__ = ["Channel", "ChannelBlocked", "ChannelError", "Channels", "Confirm", "Digest", "DigestItem", "NotConfigured",
+           "Notice", "SendResult", "build_channels", "cut", "field", "lifecycle_words", "seen_note", "stage_note"]

@@ -5,32 +5,24 @@ from __future__ import annotations
 import textwrap
 from zoneinfo import ZoneInfo
 
-from ..config import ChannelSpec
-from . import Digest, SendResult, seen_note, stage_note
-
-LABELS = {
-    "sv": {"header": "Finansieringsförslag för {name}", "deadline": "Sista dag", "none": "löpande / ej angiven",
-           "score": "Relevans", "need": "Behov", "why": "Varför", "funder": "Finansiär",
-           "forthcoming": "öppnar snart", "caveats": "Att kontrollera"},
-    "en": {"header": "Funding suggestions for {name}", "deadline": "Deadline", "none": "rolling / not stated",
-           "score": "Relevance", "need": "Need", "why": "Why", "funder": "Funder",
-           "forthcoming": "opens soon", "caveats": "To check"},
-}
+from . import Digest, Notice, SendResult
+from .text import labels, notice_text, seen_note, stage_note
 
 
 def format_digest(digest: Digest, width: int = 100) -> str:
-    t = LABELS.get(digest.language, LABELS["en"])
+    """The digest as plain text (also the text part of an e-mail)."""
+    t = labels(digest.language)
     zone = ZoneInfo(digest.timezone)
     head = t["header"].format(name=digest.city_name)
     lines = [head, "=" * len(head)]
     for n, item in enumerate(digest.items, 1):
-        deadline = item.deadline.astimezone(zone).strftime("%Y-%m-%d %H:%M") if item.deadline else t["none"]
+        deadline = item.deadline.astimezone(zone).strftime("%Y-%m-%d %H:%M") if item.deadline else t["rolling"]
         status = stage_note(item.stage, item.status, digest.language)
         if item.seen_on:
             status += f" · {seen_note(item.seen_on, digest.language)}"
         lines.append(f"{n}. {item.title}")
         lines.append(f"   {t['funder']}: {item.funder}" + (f" · {item.programme}" if item.programme else ""))
-        lines.append(f"   {t['deadline']}: {deadline}{status} · {t['score']}: {item.score:.2f}"
+        lines.append(f"   {t['deadline']}: {deadline}{status} · {t['relevance']}: {item.score:.2f}"
                      + (f" · {item.budget}" if item.budget else ""))
         lines.append(f"   {t['need']} {item.need_id}: {item.need_text}")
         why = textwrap.shorten(item.passage, width=280, placeholder=" …")
@@ -43,22 +35,30 @@ def format_digest(digest: Digest, width: int = 100) -> str:
     return "\n".join(lines) + "\n"
 
 
+def format_notice(notice: Notice) -> str:
+    """A follow-up as plain text: its line, and the call's address below it."""
+    text = notice_text(notice)
+    return text.line() + (f"\n   {text.url}" if text.url else "")
+
+
 class ConsoleChannel:
     kind = "console"
+    reads_back = False
+    max_items = 1000
+    max_title = 300
+    max_text = 600
 
-    def __init__(self, stream):
-        self.stream = stream
+    def __init__(self, spec, channels):
+        self.stream = channels.stream
 
-    def send(self, spec: ChannelSpec, digest: Digest, confirm) -> SendResult:
+    def send(self, digest: Digest, confirm) -> SendResult:
         self.stream.write(format_digest(digest) + "\n")
         self.stream.flush()
         ids = [i.delivery_id for i in digest.items]
         confirm(ids, None)
         return SendResult(sent=tuple(ids))
 
-    def notify(self, spec: ChannelSpec, notice) -> str:
-        from .blocks import notice_text
-
-        self.stream.write(notice_text(notice).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&") + "\n")
+    def notify(self, notice: Notice) -> str:
+        self.stream.write(format_notice(notice) + "\n")
         self.stream.flush()
         return "console"

@@ -6,14 +6,12 @@ recorded at once; a crash between the two re-sends that one message."""
 from __future__ import annotations
 
 import html
-import os
 import smtplib
 from email.message import EmailMessage
 
-from ..config import ChannelSpec
-from . import Digest, NotConfigured, SendResult, cut, seen_note, stage_note
-from .blocks import format_date, labels
-from .console import format_digest
+from . import Digest, NotConfigured, Notice, SendResult
+from .console import format_digest, format_notice
+from .text import FIELD_LIMITS, cut, format_date, labels, notice_text, seen_note, stage_note
 
 
 def html_digest(digest: Digest) -> str:
@@ -38,24 +36,30 @@ def html_digest(digest: Digest) -> str:
 
 class EmailChannel:
     kind = "email"
+    reads_back = False
+    max_items = 1000  # one message holds the whole digest
+    max_title = FIELD_LIMITS["title"]
+    max_text = FIELD_LIMITS["passage"]
+    max_subject = 120
 
-    def __init__(self, settings, environ=None):
-        self.settings = settings
-        self.environ = os.environ if environ is None else environ
+    def __init__(self, spec, channels):
+        s = channels.settings.email if channels.settings is not None else None
+        if s is None or not s.host or not s.from_addr:
+            raise NotConfigured("email: set [email] host and from_addr in config.toml")
+        self.password = None
+        if s.user:
+            self.password = channels.environ.get(s.password_env or "")
+            if not self.password:
+                raise NotConfigured(f"email: set the environment variable {s.password_env} to the SMTP password")
+        self.settings, self.to = s, spec.target or ""
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
-        if not s.host or not s.from_addr:
-            raise NotConfigured("email: set [email] host and from_addr in config.toml")
         smtp = smtplib.SMTP(s.host, s.port, timeout=30)
         if s.starttls:
             smtp.starttls()
         if s.user:
-            password = self.environ.get(s.password_env or "")
-            if not password:
-                smtp.quit()
-                raise NotConfigured(f"email: set the environment variable {s.password_env} to the SMTP password")
-            smtp.login(s.user, password)
+            smtp.login(s.user, self.password)
         return smtp
 
     def _message(self, to: str, subject: str, text: str, html_body: str | None = None) -> EmailMessage:
@@ -68,10 +72,9 @@ class EmailChannel:
             msg.add_alternative(html_body, subtype="html")
         return msg
 
-    def send(self, spec: ChannelSpec, digest: Digest, confirm) -> SendResult:
-        digest = digest.within_limits()
+    def send(self, digest: Digest, confirm) -> SendResult:
         t = labels(digest.language)
-        msg = self._message(spec.target or "", t["header"].format(name=digest.city_name),
+        msg = self._message(self.to, t["header"].format(name=digest.city_name),
                             format_digest(digest), html_digest(digest))
         ids = [i.delivery_id for i in digest.items]
         try:
@@ -80,20 +83,16 @@ class EmailChannel:
                 smtp.send_message(msg)
             finally:
                 smtp.quit()
-        except NotConfigured:
-            raise
         except (OSError, smtplib.SMTPException) as exc:
             return SendResult((), tuple(ids), f"SMTP: {type(exc).__name__}: {exc}")
         confirm(ids, "email")
         return SendResult(tuple(ids))
 
-    def notify(self, spec: ChannelSpec, notice) -> str:
-        from .blocks import notice_text
-
-        text = notice_text(notice).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    def notify(self, notice: Notice) -> str:
+        subject = cut(" ".join(notice_text(notice).line().split()), self.max_subject)
         smtp = self._connect()
         try:
-            smtp.send_message(self._message(spec.target or "", cut(" ".join(text.split()), 120), text))
+            smtp.send_message(self._message(self.to, subject, format_notice(notice)))
         finally:
             smtp.quit()
         return "email"

@@ -5,12 +5,10 @@ any webhook that cannot be read back."""
 
 from __future__ import annotations
 
-import os
 import re
 
-from ..config import ChannelSpec
-from . import Digest, DigestItem, NotConfigured, SendResult, cut, seen_note, stage_note
-from .blocks import format_date, labels
+from . import ChannelBlocked, Digest, DigestItem, NotConfigured, Notice, SendResult
+from .text import cut, format_date, labels, notice_text, seen_note, stage_note
 
 MAX_ITEMS = 20  # per card; longer digests are split
 # Teams refuses a payload over about 28 KB: a card is kept under this many bytes (JSON as sent), and each
@@ -85,32 +83,51 @@ def card(digest: Digest, items: list[DigestItem]) -> dict:
                     "version": "1.4", "body": body}}]}
 
 
+def notice_card(notice: Notice) -> dict:
+    """A follow-up as a small card: its line, and a button to the call."""
+    text = notice_text(notice)
+    body: list[dict] = [{"type": "TextBlock", "wrap": True, "text": plain(cut(text.line(), LIMITS["notice"]))}]
+    if text.url:
+        body.append({"type": "ActionSet", "actions": [{"type": "Action.OpenUrl", "title": "↗", "url": text.url}]})
+    return {"type": "message", "attachments": [{
+        "contentType": "application/vnd.microsoft.card.adaptive",
+        "content": {"type": "AdaptiveCard", "version": "1.4", "body": body}}]}
+
+
+# what a Workflows webhook answers once its flow is deleted or its URL's signature no longer holds
+GONE = {401, 403, 404, 410}
+
+
 class TeamsChannel:
     kind = "teams"
+    reads_back = False
+    max_items = MAX_ITEMS
+    max_title = LIMITS["title"]
+    max_text = LIMITS["passage"]
 
-    def __init__(self, environ=None, timeout: float = 30.0):
-        self.environ = os.environ if environ is None else environ
+    def __init__(self, spec, channels, timeout: float = 30.0):
+        self.url = channels.environ.get(spec.target or "")
+        if not self.url:
+            raise NotConfigured(f"teams: set the environment variable {spec.target} to the Workflows webhook URL")
         self.timeout = timeout
 
-    def _url(self, spec: ChannelSpec) -> str:
-        url = self.environ.get(spec.target or "")
-        if not url:
-            raise NotConfigured(f"teams: set the environment variable {spec.target} to the Workflows webhook URL")
-        return url
-
-    def _post(self, url: str, payload: dict) -> None:
+    def _post(self, payload: dict) -> None:
         import requests
 
-        resp = requests.post(url, json=payload, timeout=(10, self.timeout))
+        resp = requests.post(self.url, json=payload, timeout=(10, self.timeout))
+        if resp.status_code in GONE:
+            raise ChannelBlocked(f"Teams answered HTTP {resp.status_code}: the workflow was removed or its URL "
+                                 "is no longer valid")
         if resp.status_code >= 300:
             raise RuntimeError(f"Teams answered HTTP {resp.status_code}")
 
-    def send(self, spec: ChannelSpec, digest: Digest, confirm) -> SendResult:
-        url = self._url(spec)
+    def send(self, digest: Digest, confirm) -> SendResult:
         sent: list[int] = []
         for items in batches(digest):
             try:
-                self._post(url, card(digest, items))
+                self._post(card(digest, items))
+            except ChannelBlocked:
+                raise
             except Exception as exc:  # noqa: BLE001 - transient: retried next cycle
                 return SendResult(tuple(sent), tuple(i.delivery_id for i in digest.items if i.delivery_id not in sent),
                                   f"{type(exc).__name__}: {exc}")
@@ -119,13 +136,6 @@ class TeamsChannel:
             sent.extend(ids)
         return SendResult(tuple(sent))
 
-    def notify(self, spec: ChannelSpec, notice) -> str:
-        from .blocks import notice_text
-
-        text = notice_text(notice).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-        self._post(self._url(spec), {"type": "message", "attachments": [{
-            "contentType": "application/vnd.microsoft.card.adaptive",
-            "content": {"type": "AdaptiveCard", "version": "1.4",
-                        "body": [{"type": "TextBlock", "wrap": True,
-                                  "text": plain(cut(text, LIMITS["notice"]))}]}}]})
+    def notify(self, notice: Notice) -> str:
+        self._post(notice_card(notice))
         return "teams"

@@ -220,6 +220,15 @@ class CityInfo(_Strict):
     language: Literal["sv", "en"] = "sv"
     goals: str | None = None
 
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        from .store.outbox import COORDINATION
+
+        if value == COORDINATION:  # the outbox's addressee for the [coordination] channels
+            raise ValueError(f"{COORDINATION!r} is reserved for the [coordination] channels; choose another id")
+        return value
+
 
 class Eligibility(_Strict):
     county: str | None = None

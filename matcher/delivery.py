@@ -30,7 +30,7 @@ from .channels import Channel, ChannelBlocked, Channels, Digest, DigestItem, Not
 from .config import ChannelSpec, Deployment, Profile
 from .models import Match, StoredCall
 from .safety import safe_url
-from .store import Store
+from .store import COORDINATION, Store
 
 if TYPE_CHECKING:
     from .cycle import Clock, CycleReport
@@ -44,7 +44,6 @@ BLOCKED_RETRY = dt.timedelta(hours=24)
 CADENCE_GAP = {"instant": dt.timedelta(0), "daily": dt.timedelta(hours=20), "weekly": dt.timedelta(days=6, hours=12)}
 # the changes to a call that are worth a follow-up
 MATTERS = {"deadlines", "status", "budget"}
-COORDINATION = "coordination"  # the outbox's "city" for the coordination channels
 
 
 @dataclass
@@ -71,7 +70,7 @@ class Delivery:
         days = self.dep.settings.delivery.reminder_days
         for profile in self.dep.profiles:
             city = profile.city.id
-            suggested = [d for d in store.deliveries(city=city) if d.kind == "suggestion" and d.status == "sent"]
+            suggested = store.deliveries(city=city, status="sent", kind="suggestion")
             applying = {cid for cid, mark in store.marks(city).items() if mark == "applying"}
             for d in suggested:
                 fields = sorted(MATTERS & set(changes.get(d.call_id, ())))
@@ -80,14 +79,14 @@ class Delivery:
                 call = store.call(d.call_id)
                 if call is None:
                     continue
-                if fields:
-                    store.queue_delivery(city, d.channel, d.call_id, f"change:{call.content_hash[:16]}",
-                                         score=None, need_id=",".join(fields), now=clock.now)
+                if fields:  # once per version of the call: a later change is a new notice
+                    store.queue_delivery(city, d.channel, d.call_id, "change", dedupe=call.content_hash[:16],
+                                         score=None, payload={"fields": fields}, now=clock.now)
                 if d.call_id in applying:
                     upcoming = call.next_deadline(clock.at)
                     if upcoming and upcoming - clock.at <= dt.timedelta(days=days):
-                        store.queue_delivery(city, d.channel, d.call_id, f"reminder:{upcoming.date().isoformat()}",
-                                             score=None, need_id=None, now=clock.now)
+                        store.queue_delivery(city, d.channel, d.call_id, "reminder",
+                                             dedupe=upcoming.date().isoformat(), score=None, now=clock.now)
 
     def coordination(self, embedder: "Embedder", matches: dict[str, list[Match]], pool: list[StoredCall]) -> None:
         """Joint opportunities to the ``[coordination]`` channels, digest
@@ -115,20 +114,20 @@ class Delivery:
             by_delivery = {}
             for o in opportunities[: dep.settings.matcher.top]:
                 group = hashlib.sha256(",".join(o.cities).encode()).hexdigest()[:12]
-                store.queue_delivery(COORDINATION, spec.key, o.call_id, f"joint:{group}",
-                                     score=o.total_relevance / len(o.cities), need_id=",".join(o.cities),
+                store.queue_delivery(COORDINATION, spec.key, o.call_id, "joint", dedupe=group,
+                                     score=o.total_relevance / len(o.cities), payload={"cities": list(o.cities)},
                                      now=clock.now)
-                by_delivery[(o.call_id, f"joint:{group}")] = o
+                by_delivery[(o.call_id, group)] = o
             if channel is None:
                 continue
-            pending = [d for d in store.deliveries(status="pending", city=COORDINATION, channel=spec.key)
-                       if d.due(clock.now) and (d.call_id, d.kind) in by_delivery]
+            pending = [d for d in store.deliveries(status="pending", city=COORDINATION, channel=spec.key, kind="joint")
+                       if d.due(clock.now) and (d.call_id, d.dedupe) in by_delivery]
             pending = self._reconcile(channel, spec, COORDINATION, pending) if pending else []
             if not pending:
                 continue
             items = []
             for d in pending:
-                o = by_delivery[(d.call_id, d.kind)]
+                o = by_delivery[(d.call_id, d.dedupe)]
                 call = calls[o.call_id]
                 cities = ", ".join(names.get(c, c) for c in o.cities)
                 shared = "; ".join(sorted(set(o.needs.values())))[:600]
@@ -167,8 +166,8 @@ class Delivery:
                     self._send_notices(channel, profile, spec)
                 if self.cadences is not None and spec.cadence not in self.cadences:
                     continue  # this channel's digest has its own job
-                pending = [d for d in store.deliveries(status="pending", city=city, channel=spec.key)
-                           if d.kind == "suggestion" and d.due(clock.now)]
+                pending = [d for d in store.deliveries(status="pending", city=city, channel=spec.key,
+                                                       kind="suggestion") if d.due(clock.now)]
                 pending = self._reconcile(channel, spec, city, pending) if pending else []
                 if not pending:
                     continue
@@ -284,18 +283,18 @@ class Delivery:
                    if d.kind != "suggestion" and d.due(clock.now)]
         if not pending:
             return
-        parents = {d.call_id: d for d in store.deliveries(status="sent", city=city, channel=spec.key)
-                   if d.kind == "suggestion"}
+        parents = {d.call_id: d for d in store.deliveries(status="sent", city=city, channel=spec.key,
+                                                          kind="suggestion")}
         for d in pending:
             call = store.call(d.call_id)
             parent = parents.get(d.call_id)
             if call is None or parent is None:
                 continue
             deadline = call.next_deadline(clock.at)
-            notice = Notice(delivery_id=d.id, kind=d.kind.split(":")[0], city_id=city,
+            notice = Notice(delivery_id=d.id, kind=d.kind, city_id=city,
                             language=profile.city.language, title=call.record.title, url=safe_url(call.record.url),
                             deadline=deadline, status=call.status(clock.at), budget=call.record.budget,
-                            fields=tuple((d.need_id or "").split(",")) if d.need_id else (),
+                            fields=d.fields,
                             thread=parent.message_ref, timezone=self.dep.settings.timezone,
                             stage=call.stage(deadline))
             ref = self._guarded(spec, city, [d.id], lambda: channel.notify(notice))

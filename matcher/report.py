@@ -13,7 +13,6 @@ import logging
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
 
 from .combined import gaps_by_theme, joint_opportunities, need_coverage
 from .config import Deployment
@@ -62,25 +61,17 @@ T = {
 def collect(dep: Deployment, store: Store, embedder) -> dict:
     from .embed import embed_cached
 
-    last = store.last_run()
-    if last is None:
+    at = store.reference_at(dep.settings.timezone)
+    if at is None:
         raise ValueError("no cycle has run yet: run `fundbot run --once` first")
     zone = ZoneInfo(dep.settings.timezone)
-    at = dt.datetime.combine(dt.date.fromisoformat(last["today"]), dt.time(12), zone)
     threshold = dep.settings.matcher.min_score
-    with store.engine.connect() as conn:
-        rows = conn.execute(text("SELECT city, call_id, score, need_id, passage, detail FROM matches "
-                                 "ORDER BY city, score DESC")).fetchall()
-    matches: dict[str, list[dict]] = {}
-    for r in rows:
-        detail = json.loads(r.detail)
-        matches.setdefault(r.city, []).append({
-            "city": r.city, "call_id": r.call_id, "score": r.score, "need_id": r.need_id, "passage": r.passage,
-            "eligibility": detail.get("eligibility", "unknown"), "reasons": detail.get("reasons", []),
-            "caveats": detail.get("caveats", []), "rank_key": detail.get("rank_key", r.score)})
-    for rows_ in matches.values():  # the ranking's own order (expected grade)
-        rows_.sort(key=lambda m: (-m["rank_key"], -m["score"], m["call_id"]))
-    calls = {c.id: c for c in store.calls(include_gone=True, ids={r.call_id for r in rows})}
+    matches: dict[str, list[dict]] = {  # in the ranking's own order (expected grade)
+        city: [{"city": m.city, "call_id": m.call_id, "score": m.score, "need_id": m.need_id, "passage": m.passage,
+                "eligibility": m.eligibility, "reasons": m.detail.get("reasons", []),
+                "caveats": m.detail.get("caveats", []), "rank_key": m.rank_key} for m in saved]
+        for city, saved in sorted(store.saved_matches().items())}
+    calls = {c.id: c for c in store.calls(include_gone=True, ids={m["call_id"] for ms in matches.values() for m in ms})}
     profiles = list(dep.profiles)
     keys = [(p.city.id, n.id) for p in profiles for n in p.needs]
     texts = [t for p in profiles for t in need_texts(p)]
@@ -95,7 +86,7 @@ def collect(dep: Deployment, store: Store, embedder) -> dict:
     evidence = evidence_report(dep, store)
     to_check = [dict(r, status="unverified") for r in evidence["unverified"]]
     to_check += [dict(r, status="invitation") for r in evidence["invitation_only"]]
-    return {"today": last["today"], "threshold": threshold, "at": at, "profiles": profiles, "calls": calls,
+    return {"today": at.date().isoformat(), "threshold": threshold, "at": at, "profiles": profiles, "calls": calls,
             "to_check": to_check,
             "matches": matches, "joint": joint, "gaps": gaps, "coverage": coverage, "need_text": need_text,
             "need_vectors": need_vectors, "changes": changes_since(None, {}),

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from zoneinfo import ZoneInfo
-
-from sqlalchemy import text
 
 from .config import Deployment, Profile
 from .safety import safe_url
@@ -16,26 +13,19 @@ from .store import Store
 def suggestions(store: Store, profile: Profile, *, top: int = 10,
                 timezone: str = "Europe/Stockholm") -> list[dict] | None:
     """The city's ranking as of the last cycle (None if it was never ranked)."""
-    last = store.last_run()
-    if last is None:
+    at = store.reference_at(timezone)
+    if at is None:
         return None
-    at = dt.datetime.combine(dt.date.fromisoformat(last["today"]), dt.time(12), ZoneInfo(timezone))
-    with store.engine.connect() as conn:
-        rows = conn.execute(
-            text("SELECT call_id, score, need_id, passage, detail FROM matches WHERE city = :c"),
-            {"c": profile.city.id},
-        ).fetchall()
     marks = store.marks(profile.city.id)
-    details = {r.call_id: json.loads(r.detail) for r in rows}
     # the ranking's own order (expected grade), without the calls the city marked not relevant
-    rows = sorted((r for r in rows if marks.get(r.call_id) != "not-relevant"),
-                  key=lambda r: (-details[r.call_id].get("rank_key", r.score), -r.score, r.call_id))[:top]
+    rows = [m for m in store.saved_matches(profile.city.id).get(profile.city.id, [])
+            if marks.get(m.call_id) != "not-relevant"][:top]
     calls = {c.id: c for c in store.calls(include_gone=True, ids=[r.call_id for r in rows])}
     needs = {n.id: n for n in profile.needs}
     out = []
     for r in rows:
         call = calls[r.call_id]
-        detail = details[r.call_id]
+        detail = r.detail
         deadline = call.next_deadline(at)
         out.append({
             "call_id": call.id,
@@ -91,11 +81,7 @@ def status_report(dep: Deployment, store: Store) -> dict:
 
 def reference_at(dep: Deployment, store: Store) -> dt.datetime:
     """The moment the last cycle judged deadlines at (its replayed day, offline), else now."""
-    last = store.last_run()
-    zone = ZoneInfo(dep.settings.timezone)
-    if last is None:
-        return dt.datetime.now(zone)
-    return dt.datetime.combine(dt.date.fromisoformat(last["today"]), dt.time(12), zone)
+    return store.reference_at(dep.settings.timezone) or dt.datetime.now(ZoneInfo(dep.settings.timezone))
 
 
 def evidence_report(dep: Deployment, store: Store, language: str = "sv") -> dict:
@@ -132,7 +118,7 @@ def channel_health(dep: Deployment, store: Store) -> dict[str, dict]:
     """Every configured channel ("<city>:<channel>"), with what it has sent,
     what waits, and whether it works: ok, failing (retrying after errors),
     stopped (a permanent error; retried daily) or idle (nothing sent yet)."""
-    from .delivery import COORDINATION
+    from .store import COORDINATION
 
     health = store.channel_health()
     stopped = store.blocked_channels()

@@ -36,6 +36,8 @@ BROKEN = [
      ["profiles/norrby.toml", "channels[0].kind"]),
     ("config.toml", "APPEND:\n[matcher_typo]\nmodel = \"x\"\n", ["config.toml", "matcher_typo", "unknown key"]),
     ("feeds/vinnova.toml", "APPEND:\nrecorded = 2026-11-20\n", ["feeds/vinnova.toml", "recorded", "unknown key"]),
+    ("profiles/norrby.toml", "SUB:id = \"norrby\"=>id = \"coordination\"",
+     ["profiles/norrby.toml", "city.id", "reserved for the [coordination] channels"]),
     ("profiles/norrby.toml", "SUB:cadence_missing=>x", None),  # placeholder, filtered below
 ]
 BROKEN = [b for b in BROKEN if b[2] is not None]

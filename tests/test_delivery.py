@@ -171,7 +171,7 @@ def test_a_daily_channel_waits_for_its_gap(world):
     # a new call for the city, an hour later: queued, not sent until the gap has passed
     gone = sorted(calls)[0]
     with store.engine.begin() as conn:  # a fresh suggestion row for the same call (as a later cycle would queue)
-        conn.execute(text("DELETE FROM deliveries WHERE call_id = :c"), {"c": gone})
+        conn.execute(text("DELETE FROM outbox WHERE call_id = :c"), {"c": gone})
     run([spec(cadence="daily")], now=NOW + dt.timedelta(hours=1), cadences={"daily"})
     assert len(FakeChannel.log) == 1  # within the gap: stays in the outbox
     assert [d.status for d in store.deliveries(city="norrby") if d.call_id == gone] == ["pending"]

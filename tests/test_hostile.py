@@ -119,7 +119,7 @@ def test_links_stored_or_reported_by_an_earlier_version_never_become_links(deplo
                     text_ = text_.replace(old, f'kind = "{kind}"\ntarget = "NORRBY_HOOK"')
                 path.write_text(text_)
             with store.engine.begin() as conn:  # let the calls be sent again to the new channel
-                conn.execute(text("DELETE FROM deliveries"))
+                conn.execute(text("DELETE FROM outbox"))
             deployment.cli("run", "--once", "--offline", check=True)
             bodies = [body.decode() for path, body in server.bodies if path.startswith("/hook")]
             assert bodies, kind
@@ -473,7 +473,7 @@ def test_a_teams_webhook_url_never_appears_in_status_the_store_or_the_log(deploy
     status_json = deployment.cli("status", "--json", check=True).stdout
     store = Store(deployment.load().store_url)
     with store.engine.connect() as conn:
-        errors = [r[0] or "" for r in conn.execute(text("SELECT error FROM deliveries"))]
+        errors = [r[0] or "" for r in conn.execute(text("SELECT error FROM outbox"))]
     assert any(errors)  # … and kept why
     for where, out in (("log", run.stderr), ("status", status_text), ("status --json", status_json),
                        ("the store", "\n".join(errors))):

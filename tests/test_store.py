@@ -45,7 +45,7 @@ def test_migrate_creates_schema_and_is_idempotent(tmp_path):
         version = conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar_one()
         tables = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'"))}
     assert int(version) == SCHEMA_VERSION
-    assert {"calls", "call_events", "vectors", "deliveries", "source_state", "matches", "runs"} <= tables
+    assert {"calls", "call_events", "vectors", "outbox", "source_state", "matches", "runs"} <= tables and "deliveries" not in tables
     assert path.exists()
 
 
@@ -164,7 +164,7 @@ def test_copy_to_postgresql_keeps_everything_and_is_idempotent(tmp_path, pg_url)
     target = Store(pg_url)
     first = copy_store(source, target)
     assert first.consistent, first.mismatches
-    assert first.rows["calls"] == 4 and first.rows["vectors"] == 2 and first.rows["deliveries"] == 2
+    assert first.rows["calls"] == 4 and first.rows["vectors"] == 2 and first.rows["outbox"] == 2
     canonical = [c.id for c in source.calls(canonical_only=True)]
     assert len(canonical) == 3 and [c.id for c in target.calls(canonical_only=True)] == canonical  # the link kept
     assert [d.score for d in target.deliveries()] == [0.9783, 0.1]  # 8-byte floats on both sides
@@ -226,7 +226,7 @@ def test_migrations_on_postgresql_create_the_same_tables(pg_url):
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"))}
         score = conn.execute(text("SELECT data_type FROM information_schema.columns "
                                   "WHERE table_name = 'matches' AND column_name = 'score'")).scalar_one()
-    assert {"calls", "call_events", "vectors", "deliveries", "source_state", "matches", "runs", "marks",
+    assert {"calls", "call_events", "vectors", "outbox", "source_state", "matches", "runs", "marks",
             "channel_state", "meta"} <= tables
     assert score == "double precision"
     s.close()
@@ -250,3 +250,66 @@ def test_terms_of_an_earlier_reading_are_read_again_once_and_kept(store):
     again = store.calls()
     assert again[0].terms == fresh[0].terms  # kept
     assert store.refresh_terms(again) is again  # the next cycle reads nothing again
+
+
+# --- the outbox: typed kinds, dedupe keys, payloads (migration 8) --------------------------------------
+
+
+@pytest.mark.parametrize("url", ["sqlite", "postgresql"])
+def test_migration_8_carries_the_old_outbox_rows_over_typed(tmp_path, url, request):
+    """A store written by the previous version (kind 'change:<hash>', fields and cities in need_id) is read
+    back typed: kind, dedupe key, payload; ids kept, and new rows continue after them."""
+    from sqlalchemy import create_engine, text
+
+    from matcher.store import engine_url
+    from matcher.store.schema import DIALECT_WORDS, MIGRATIONS
+
+    store_url = f"sqlite:///{tmp_path / 'old.db'}" if url == "sqlite" else request.getfixturevalue("pg_url")
+    engine = create_engine(engine_url(store_url))
+    dialect = "sqlite" if url == "sqlite" else "postgresql"
+    with engine.begin() as conn:  # the schema as version 7 left it, and rows as it wrote them
+        conn.execute(text("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"))
+        for migration in MIGRATIONS[:7]:
+            for statement in migration:
+                conn.execute(text(statement.format(**DIALECT_WORDS[dialect])))
+        conn.execute(text("INSERT INTO meta (key, value) VALUES ('schema_version', '7')"))
+        conn.execute(text("INSERT INTO calls (source, native_id, funder, title, text, language, deadlines,"
+                          " content_hash, first_seen, last_seen, updated_at) VALUES ('s', 'a', 'F', 'T', 'x', 'sv',"
+                          " '[]', 'h', :t, :t, :t)"), {"t": T0.isoformat()})
+        old = [(5, "norrby", "suggestion", "norrby-N1", "sent"), (6, "norrby", "change:0123456789abcdef",
+               "budget,deadlines", "pending"), (7, "norrby", "reminder:2027-03-01", None, "pending"),
+               (9, "coordination", "joint:a1b2c3d4e5f6", "lund,malmo", "sent")]
+        for id_, city, kind, need, status in old:
+            conn.execute(text("INSERT INTO deliveries (id, city, channel, call_id, kind, score, need_id, status,"
+                              " created_at) VALUES (:id, :city, 'console:-', 1, :kind, 0.5, :need, :status, :t)"),
+                         {"id": id_, "city": city, "kind": kind, "need": need, "status": status, "t": T0.isoformat()})
+    engine.dispose()
+    store = Store(store_url)
+    store.migrate()
+    rows = {d.id: d for d in store.deliveries()}
+    assert {i: (d.kind, d.dedupe) for i, d in rows.items()} == {
+        5: ("suggestion", ""), 6: ("change", "0123456789abcdef"), 7: ("reminder", "2027-03-01"),
+        9: ("joint", "a1b2c3d4e5f6")}
+    assert rows[5].need_id == "norrby-N1" and rows[6].need_id is None
+    assert rows[6].fields == ("budget", "deadlines") and rows[9].cities == ("lund", "malmo")
+    assert [d.status for d in store.deliveries(kind="change")] == ["pending"]
+    assert store.queue_delivery("norrby", "console:-", 1, "change", dedupe="fedcba9876543210", score=None,
+                                payload={"fields": ["status"]}, now=T1)
+    assert max(d.id for d in store.deliveries()) == 10  # after the copied ids
+    store.close()
+
+
+def test_a_second_change_to_a_call_is_a_second_notice_and_the_same_one_is_never_queued_twice(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'o.db'}")
+    store.migrate()
+    store.sync_source("s", [rec("a")], T0)
+    call = store.calls()[0].id
+    queue = lambda key: store.queue_delivery("c", "console:-", call, "change", dedupe=key, score=None,  # noqa: E731
+                                             payload={"fields": ["budget"]}, now=T0)
+    assert queue("hash-one") and not queue("hash-one") and queue("hash-two")
+    assert [d.dedupe for d in store.deliveries(kind="change")] == ["hash-one", "hash-two"]
+    with pytest.raises(ValueError):
+        store.queue_delivery("c", "console:-", call, "change:abc", score=None, now=T0)  # the old string kinds
+    with pytest.raises(ValueError):
+        store.queue_delivery("c", "console:-", call, "reminder", score=None, now=T0)  # a reminder needs its date
+    store.close()

@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..errors import StoreError
 from ..models import CallRecord, StoredCall
 from ..safety import redact
+from .outbox import COORDINATION, KINDS, OutboxRow, OutboxStore
 from .schema import DIALECT_WORDS, MIGRATIONS, SCHEMA_VERSION
 
 
@@ -40,26 +41,23 @@ class SyncResult:
 
 
 @dataclass(frozen=True)
-class Delivery:
-    id: int
-    city: str
-    channel: str
-    call_id: int
-    kind: str
-    score: float | None
-    need_id: str | None
-    status: str
-    attempts: int
-    error: str | None
-    message_ref: str | None = None
-    last_attempt: dt.datetime | None = None
+class SavedMatch:
+    """A match as the store keeps it (the ranking's latest view of a city)."""
 
-    def due(self, now: dt.datetime) -> bool:
-        """A failed row waits 2^attempts minutes (at most 6 h) before the next try."""
-        if self.status != "pending" or not self.error or self.last_attempt is None:
-            return True
-        wait = dt.timedelta(minutes=min(2 ** self.attempts, 360))
-        return now - self.last_attempt >= wait
+    city: str
+    call_id: int
+    score: float
+    need_id: str | None
+    passage: str | None
+    detail: dict  # the whole Match as it was ranked
+
+    @property
+    def rank_key(self) -> float:
+        return self.detail.get("rank_key", self.score)
+
+    @property
+    def eligibility(self) -> str:
+        return self.detail.get("eligibility", "unknown")
 
 
 def engine_url(url: str) -> str:
@@ -157,7 +155,7 @@ class CycleLock:
             self._fh = None
 
 
-class Store:
+class Store(OutboxStore):
     def __init__(self, url: str):
         self.url = url
         try:
@@ -560,143 +558,29 @@ class Store:
                     ],
                 )
 
-    # --- deliveries (the outbox) ---------------------------------------------------
-
-    def queue_delivery(
-        self, city: str, channel: str, call_id: int, kind: str, *, score: float | None,
-        need_id: str | None, now: dt.datetime,
-    ) -> bool:
-        """Put a delivery in the outbox unless this (city, channel, call, kind)
-        is already there (pending, sent or failed).  True if queued now."""
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                text(
-                    "INSERT INTO deliveries (city, channel, call_id, kind, score, need_id, status, created_at)"
-                    " VALUES (:city, :channel, :call_id, :kind, :score, :need_id, 'pending', :now)"
-                    " ON CONFLICT (city, channel, call_id, kind) DO NOTHING"
-                ),
-                {"city": city, "channel": channel, "call_id": call_id, "kind": kind, "score": score,
-                 "need_id": need_id, "now": _iso(now)},
-            )
-            return result.rowcount == 1
-
-    def deliveries(self, *, status: str | None = None, city: str | None = None,
-                   channel: str | None = None) -> list[Delivery]:
-        where, params = [], {}
-        for name, value in (("status", status), ("city", city), ("channel", channel)):
-            if value is not None:
-                where.append(f"{name} = :{name}")
-                params[name] = value
-        sql = "SELECT * FROM deliveries" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY score DESC, id"
+    def saved_matches(self, city: str | None = None) -> dict[str, list["SavedMatch"]]:
+        """Each city's matches as the last cycle ranked them (one city's with
+        ``city``), in the ranking's own order: expected grade, then score."""
+        sql = "SELECT city, call_id, score, need_id, passage, detail FROM matches"
         with self.engine.connect() as conn:
-            rows = conn.execute(text(sql), params).fetchall()
-        return [
-            Delivery(r.id, r.city, r.channel, r.call_id, r.kind, r.score, r.need_id, r.status, r.attempts, r.error,
-                     r.message_ref, _dt(r.last_attempt))
-            for r in rows
-        ]
-
-    def delivery(self, delivery_id: int) -> Delivery | None:
-        with self.engine.connect() as conn:
-            r = conn.execute(text("SELECT * FROM deliveries WHERE id = :id"), {"id": delivery_id}).first()
-        if r is None:
-            return None
-        return Delivery(r.id, r.city, r.channel, r.call_id, r.kind, r.score, r.need_id, r.status, r.attempts, r.error,
-                        r.message_ref, _dt(r.last_attempt))
-
-    def delivered_call_ids(self, city: str, channel: str) -> set[int]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                text("SELECT call_id FROM deliveries WHERE city = :c AND channel = :ch"), {"c": city, "ch": channel}
-            )
-            return {r.call_id for r in rows}
-
-    def mark_sent(self, ids: list[int], now: dt.datetime, ref: str | None = None) -> None:
-        """Record rows as delivered (``ref``: the message that carried them)."""
-        self._mark(ids, "sent", now, None)
-        if ref is not None and ids:
-            with self.engine.begin() as conn:
-                conn.execute(text("UPDATE deliveries SET message_ref = :r WHERE id = :id"),
-                             [{"r": ref, "id": i} for i in ids])
-
-    def pending_since(self, city: str, channel: str) -> dt.datetime | None:
-        with self.engine.connect() as conn:
-            value = conn.execute(
-                text("SELECT MIN(created_at) FROM deliveries WHERE city = :c AND channel = :ch AND status = 'pending'"),
-                {"c": city, "ch": channel}).scalar_one()
-        return _dt(value)
-
-    def block_channel(self, channel: str, city: str, error: str | None, now: dt.datetime | None) -> None:
-        """Stop (``now``) or release (``now=None``) a channel after a permanent error."""
-        error = redact(error)
-        with self.engine.begin() as conn:
-            conn.execute(text("DELETE FROM channel_state WHERE channel = :ch AND city = :c"), {"ch": channel, "c": city})
-            if now is not None:
-                conn.execute(text("INSERT INTO channel_state (channel, city, error, blocked_at) VALUES (:ch, :c, :e, :t)"),
-                             {"ch": channel, "c": city, "e": error, "t": _iso(now)})
-
-    def blocked_channels(self) -> dict[tuple[str, str], dict]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(text("SELECT * FROM channel_state")).fetchall()
-        return {(r.channel, r.city): {"error": r.error, "blocked_at": r.blocked_at} for r in rows}
-
-    def mark_failed(self, ids: list[int], now: dt.datetime, error: str) -> None:
-        self._mark(ids, "pending", now, error)  # stays in the outbox for the next cycle
-
-    def _mark(self, ids: list[int], status: str, now: dt.datetime, error: str | None) -> None:
-        if not ids:
-            return
-        error = redact(error)  # an error may quote a webhook URL or a token: never kept
-        with self.engine.begin() as conn:
-            conn.execute(
-                text(
-                    "UPDATE deliveries SET status = :status, attempts = attempts + 1, error = :error, last_attempt = :now,"
-                    " sent_at = CASE WHEN :status = 'sent' THEN :now ELSE sent_at END WHERE id = :id"
-                ),
-                [{"status": status, "error": error, "now": _iso(now), "id": i} for i in ids],
-            )
-
-    def last_sent_at(self, city: str, channel: str) -> dt.datetime | None:
-        with self.engine.connect() as conn:
-            value = conn.execute(
-                text("SELECT MAX(sent_at) FROM deliveries WHERE city = :c AND channel = :ch AND status = 'sent'"),
-                {"c": city, "ch": channel},
-            ).scalar_one()
-        return _dt(value)
-
-    def delivery_counts(self) -> dict[str, int]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(text("SELECT status, error IS NOT NULL AS failed, COUNT(*) AS n FROM deliveries GROUP BY status, error IS NOT NULL"))
-            counts = {"sent": 0, "pending": 0, "failed": 0}
+            rows = conn.execute(text(sql + (" WHERE city = :c" if city else "")), {"c": city} if city else {})
+            out: dict[str, list[SavedMatch]] = {}
             for r in rows:
-                if r.status == "sent":
-                    counts["sent"] += r.n
-                elif r.failed:
-                    counts["failed"] += r.n
-                else:
-                    counts["pending"] += r.n
-        return counts
-
-    def channel_health(self) -> dict[tuple[str, str], dict]:
-        """Per (channel, city): rows sent, pending, failing (pending after an
-        error), the last confirmed send and the latest error."""
-        out: dict[tuple[str, str], dict] = {}
-        with self.engine.connect() as conn:
-            rows = conn.execute(text(
-                "SELECT channel, city, status, error IS NOT NULL AS failed, COUNT(*) AS n, MAX(sent_at) AS last_sent"
-                " FROM deliveries GROUP BY channel, city, status, error IS NOT NULL"))
-            for r in rows:
-                h = out.setdefault((r.channel, r.city), {"sent": 0, "pending": 0, "failed": 0, "last_sent": None,
-                                                         "last_error": None})
-                key = "sent" if r.status == "sent" else ("failed" if r.failed else "pending")
-                h[key] += r.n
-                if r.last_sent and (h["last_sent"] is None or r.last_sent > h["last_sent"]):
-                    h["last_sent"] = r.last_sent
-            errors = conn.execute(text("SELECT channel, city, error FROM deliveries WHERE status = 'pending'"
-                                       " AND error IS NOT NULL ORDER BY id"))
-            for r in errors:
-                out[(r.channel, r.city)]["last_error"] = r.error
+                out.setdefault(r.city, []).append(SavedMatch(r.city, r.call_id, r.score, r.need_id, r.passage,
+                                                             json.loads(r.detail) if r.detail else {}))
+        for matches in out.values():
+            matches.sort(key=lambda m: (-m.rank_key, -m.score, m.call_id))
         return out
+
+    def reference_at(self, zone: str) -> dt.datetime | None:
+        """The moment the last cycle judged deadlines at — noon of its day (the
+        replayed day, offline) in ``zone`` — or None before the first cycle."""
+        from zoneinfo import ZoneInfo
+
+        last = self.last_run()
+        if last is None:
+            return None
+        return dt.datetime.combine(dt.date.fromisoformat(last["today"]), dt.time(12), ZoneInfo(zone))
 
     # --- marks (feedback) --------------------------------------------------------
 

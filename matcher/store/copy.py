@@ -25,12 +25,12 @@ TABLES: list[tuple[str, tuple[str, ...]]] = [
     ("source_state", ("source",)),
     ("vectors", ("model", "text_hash")),
     ("matches", ("city", "call_id")),
-    ("deliveries", ("id",)),
+    ("outbox", ("id",)),
     ("channel_state", ("channel", "city")),
     ("marks", ("id",)),
     ("runs", ("id",)),
 ]
-SERIAL = {"calls", "call_events", "deliveries", "marks", "runs"}
+SERIAL = {"calls", "call_events", "outbox", "marks", "runs"}
 BATCH = 1000
 
 

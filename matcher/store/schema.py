@@ -7,9 +7,12 @@ Written in SQL that SQLite and PostgreSQL both accept; the differences
 from __future__ import annotations
 
 DIALECT_WORDS = {
-    "sqlite": {"pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "blob": "BLOB", "real": "REAL"},
+    # rows copied with their ids: SQLite's AUTOINCREMENT follows by itself, PostgreSQL's sequence is set past them
+    "sqlite": {"pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "blob": "BLOB", "real": "REAL", "reset_outbox_ids": "SELECT 1"},
     # PostgreSQL's REAL is 4 bytes: a score would come back as 0.9782999753952026
-    "postgresql": {"pk": "BIGSERIAL PRIMARY KEY", "blob": "BYTEA", "real": "DOUBLE PRECISION"},
+    "postgresql": {"pk": "BIGSERIAL PRIMARY KEY", "blob": "BYTEA", "real": "DOUBLE PRECISION",
+                   "reset_outbox_ids": "SELECT setval(pg_get_serial_sequence('outbox', 'id'),"
+                                       " COALESCE((SELECT MAX(id) FROM outbox), 0) + 1, false)"},
 }
 
 MIGRATIONS: list[list[str]] = [
@@ -141,6 +144,49 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE calls ADD COLUMN stages TEXT",
         "ALTER TABLE calls ADD COLUMN seen_on TEXT",
         "UPDATE calls SET seen_on = substr(last_seen, 1, 10)",
+    ],
+    # 8: the outbox with a typed kind, a dedupe key and a structured payload (until now 'change:<hash>',
+    # 'reminder:<date>', 'joint:<group>' in kind and changed fields or cities in need_id); the old rows carried over
+    [
+        """CREATE TABLE outbox (
+            id {pk},
+            city TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            call_id INTEGER NOT NULL REFERENCES calls (id),
+            kind TEXT NOT NULL CHECK (kind IN ('suggestion', 'change', 'reminder', 'joint')),
+            dedupe TEXT NOT NULL DEFAULT '',
+            score {real},
+            need_id TEXT,
+            payload TEXT,
+            status TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            sent_at TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            message_ref TEXT,
+            last_attempt TEXT,
+            UNIQUE (city, channel, call_id, kind, dedupe)
+        )""",
+        # the prefixes have fixed lengths ('change:' 7, 'reminder:' 9, 'joint:' 6); fields and city ids are
+        # [a-z0-9_-] words (config checks city ids), so they go into JSON without escaping
+        """INSERT INTO outbox (id, city, channel, call_id, kind, dedupe, score, need_id, payload, status, created_at,
+                               sent_at, attempts, error, message_ref, last_attempt)
+           SELECT id, city, channel, call_id,
+               CASE WHEN kind LIKE 'change:%' THEN 'change' WHEN kind LIKE 'reminder:%' THEN 'reminder'
+                    WHEN kind LIKE 'joint:%' THEN 'joint' ELSE kind END,
+               CASE WHEN kind LIKE 'change:%' THEN substr(kind, 8) WHEN kind LIKE 'reminder:%' THEN substr(kind, 10)
+                    WHEN kind LIKE 'joint:%' THEN substr(kind, 7) ELSE '' END,
+               score,
+               CASE WHEN kind = 'suggestion' THEN need_id END,
+               CASE WHEN kind LIKE 'change:%' AND need_id IS NOT NULL
+                        THEN '{{"fields": ["' || replace(need_id, ',', '", "') || '"]}}'
+                    WHEN kind LIKE 'joint:%' AND need_id IS NOT NULL
+                        THEN '{{"cities": ["' || replace(need_id, ',', '", "') || '"]}}' END,
+               status, created_at, sent_at, attempts, error, message_ref, last_attempt
+           FROM deliveries""",
+        "{reset_outbox_ids}",
+        "DROP TABLE deliveries",
+        "CREATE INDEX outbox_status ON outbox (status, city, channel)",
     ],
 ]
 

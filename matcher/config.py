@@ -223,7 +223,7 @@ class CityInfo(_Strict):
     @field_validator("id")
     @classmethod
     def _not_reserved(cls, value: str) -> str:
-        from .store.outbox import COORDINATION
+        from .models import COORDINATION
 
         if value == COORDINATION:  # the outbox's addressee for the [coordination] channels
             raise ValueError(f"{COORDINATION!r} is reserved for the [coordination] channels; choose another id")

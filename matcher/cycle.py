@@ -18,6 +18,7 @@ import numpy as np
 from .channels import Channels
 from .config import Deployment, Profile, SourceSpec
 from .delivery import Delivery
+from .eligibility import terms_from_json, terms_json
 from .embed import Embedder, embed_cached
 from .errors import FetchError, FundbotError, SourceError
 from .models import Match, StoredCall
@@ -272,7 +273,7 @@ def _record(store: Store, job: _Fetch, clock: Clock) -> dict:
         log.warning("source %s: %s", source.id, outcome["warning"])
         store.record_fetch(source.id, clock.now, ok=True, items=previous, warning=outcome["warning"])
         return outcome
-    result = store.sync_source(source.id, records, clock.now, at=clock.at, partial=ctx.incremental,
+    result = store.sync_source(source.id, records, clock.now, at=clock.at, partial=ctx.incremental, terms=terms_json,
                                seen_on=lambda r: evidence_day(job.fetcher, r.url if r else None, clock))
     outcome["new"], outcome["changed"], outcome["gone"] = len(result.new), len(result.changed), len(result.gone)
     if ctx.incremental:  # the answer held the changes; the source still lists these and the ones confirmed
@@ -304,7 +305,8 @@ def open_calls(store: Store, clock: Clock, max_age: dt.timedelta) -> list[Stored
     """Canonical calls a city can still apply for: open or forthcoming — not
     past their deadlines, not past a first stage (the rest is by invitation),
     and not known only from evidence older than ``max_age``."""
-    return store.refresh_terms([c for c in store.calls(canonical_only=True) if c.suggestible(clock.at, max_age)])
+    return store.refresh_terms([c for c in store.calls(canonical_only=True) if c.suggestible(clock.at, max_age)],
+                               terms_json, terms_from_json)
 
 
 def docs_for(calls: list[StoredCall]) -> list[CallDoc]:

@@ -259,6 +259,13 @@ def terms_from_json(blob: str) -> CallTerms | None:
                         for k, v in data.items()})
 
 
+def terms_json(record) -> str:
+    """A call record's eligibility terms as the store keeps them (read once
+    when the call is stored new or changed)."""
+    return terms_to_json(read_terms(title=record.title, text=record.text, eligibility=record.eligibility,
+                                    funder=record.funder))
+
+
 def read_terms(*, title: str, text: str, eligibility: str | None, funder: str | None) -> CallTerms:
     elig = _norm(eligibility or "")
     head = _norm(f"{funder or ''}\n{title}\n{eligibility or ''}")

@@ -8,6 +8,9 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
+# the outbox's addressee for the [coordination] channels (Viable Cities, the agencies); no city may take this id
+COORDINATION = "coordination"
+
 
 # what a deadline is: the only one; the first stage (pre-proposals, concept notes: open to all); a later stage
 # (full proposals, by invitation only); one cut-off of a call that stays open; or not stated ("")

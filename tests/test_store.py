@@ -237,7 +237,7 @@ def test_terms_of_an_earlier_reading_are_read_again_once_and_kept(store):
     now: the first cycle reads those calls again and keeps what it read."""
     import json
 
-    from matcher.eligibility import TERMS_VERSION
+    from matcher.eligibility import TERMS_VERSION, terms_from_json, terms_json
 
     store.sync_source("s", [rec("1", funder="URBACT", title="Call for URBACT IV Experts",
                                 text="Join the pool of experts.", eligibility="Who can apply: individual experts.")], T0)
@@ -245,11 +245,11 @@ def test_terms_of_an_earlier_reading_are_read_again_once_and_kept(store):
         conn.execute(text("UPDATE calls SET terms = :t"), {"t": json.dumps({"applicant": "excluded"})})
     stale = store.calls()
     assert stale[0].terms is None  # not trusted
-    fresh = store.refresh_terms(stale)
+    fresh = store.refresh_terms(stale, terms_json, terms_from_json)
     assert fresh[0].terms.unusable == ("experts",) and fresh[0].terms.version == TERMS_VERSION
     again = store.calls()
     assert again[0].terms == fresh[0].terms  # kept
-    assert store.refresh_terms(again) is again  # the next cycle reads nothing again
+    assert store.refresh_terms(again, terms_json, terms_from_json) is again  # the next cycle reads nothing again
 
 
 # --- the outbox: typed kinds, dedupe keys, payloads (migration 8) --------------------------------------

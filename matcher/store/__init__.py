@@ -245,7 +245,8 @@ class Store(OutboxStore):
     # --- calls ---------------------------------------------------------------
 
     def sync_source(self, source: str, records: Iterable[CallRecord], now: dt.datetime,
-                    at: dt.datetime | None = None, *, seen_on=None, partial: bool = False) -> SyncResult:
+                    at: dt.datetime | None = None, *, seen_on=None, partial: bool = False,
+                    terms=None) -> SyncResult:
         """Upsert one source's calls: recognise unchanged ones, record what
         changed (``status`` too, judged at ``at``, when a new deadline reopens
         a call), mark those no longer listed as gone — unless the answer is
@@ -254,7 +255,9 @@ class Store(OutboxStore):
 
         ``seen_on`` is each listed call's evidence day: a date, or a function
         of the record (a snapshot may date its pages one by one); default the
-        day of ``now``."""
+        day of ``now``.  ``terms``: a function giving a new or changed call's
+        eligibility terms as stored text (the store works none out itself;
+        without it they are left to :meth:`refresh_terms`)."""
         result = SyncResult()
         stamp = _iso(now)
         day = seen_on if callable(seen_on) else (lambda _r, d=(seen_on or now.date()): d)
@@ -280,7 +283,7 @@ class Store(OutboxStore):
                             " :text, :url, :language, :identifier, :programme, :opens_at, :deadlines, :stages,"
                             " :budget, :eligibility, :content_hash, :now, :now, :seen_on, :now, :terms) RETURNING id"
                         ),
-                        {**values, "now": stamp, "terms": _terms_json(record)},
+                        {**values, "now": stamp, "terms": terms(record) if terms else None},
                     ).scalar_one()
                     _event(conn, call_id, stamp, "new", [])
                     result.new.append(call_id)
@@ -309,7 +312,7 @@ class Store(OutboxStore):
                         " eligibility = :eligibility, content_hash = :content_hash, last_seen = :now,"
                         " seen_on = :seen_on, updated_at = :now, gone_at = NULL, terms = :terms WHERE id = :id"
                     ),
-                    {**values, "now": stamp, "id": row.id, "terms": _terms_json(record)},
+                    {**values, "now": stamp, "id": row.id, "terms": terms(record) if terms else None},
                 )
                 _event(conn, row.id, stamp, "changed", fields)
                 result.changed[row.id] = fields
@@ -431,13 +434,12 @@ class Store(OutboxStore):
                 fields.extend(f for f in json.loads(row.fields) if f not in fields)
         return out
 
-    def refresh_terms(self, calls: list[StoredCall]) -> list[StoredCall]:
+    def refresh_terms(self, calls: list[StoredCall], read, decode) -> list[StoredCall]:
         """``calls`` with their eligibility terms: those stored by an earlier
-        version of the reading (or none) are read again and kept, so that each
-        call is read once per version, not once per cycle."""
+        version of the reading (or none) are read again by ``read`` (record →
+        stored text) and kept, so that each call is read once per version,
+        not once per cycle; ``decode`` turns the text into terms."""
         import dataclasses
-
-        from ..eligibility import terms_from_json
 
         stale = [c for c in calls if c.terms is None]
         if not stale:
@@ -445,9 +447,9 @@ class Store(OutboxStore):
         fresh = {}
         with self.engine.begin() as conn:
             for c in stale:
-                blob = _terms_json(c.record)
+                blob = read(c.record)
                 conn.execute(text("UPDATE calls SET terms = :t WHERE id = :id"), {"t": blob, "id": c.id})
-                fresh[c.id] = dataclasses.replace(c, terms=terms_from_json(blob))
+                fresh[c.id] = dataclasses.replace(c, terms=decode(blob))
         return [fresh.get(c.id, c) for c in calls]
 
     def count_calls(self) -> int:
@@ -646,14 +648,6 @@ def _event(conn: Connection, call_id: int, stamp: str, kind: str, fields: list[s
         text("INSERT INTO call_events (call_id, at, kind, fields) VALUES (:id, :at, :kind, :fields)"),
         {"id": call_id, "at": stamp, "kind": kind, "fields": json.dumps(fields)},
     )
-
-
-def _terms_json(record: CallRecord) -> str:
-    """The call's eligibility terms, read once when it is stored new or changed."""
-    from ..eligibility import read_terms, terms_to_json
-
-    return terms_to_json(read_terms(title=record.title, text=record.text, eligibility=record.eligibility,
-                                    funder=record.funder))
 
 
 def _record_values(record: CallRecord) -> dict:

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import text
 
+from ..models import COORDINATION  # noqa: F401 - the addressee of the coordination rows
+
 KINDS = ("suggestion", "change", "reminder", "joint")
-# the addressee of the coordination channels' rows (no city may take this id: config refuses it)
-COORDINATION = "coordination"
 
 
 @dataclass(frozen=True)

@@ -112,10 +112,14 @@ def _cli(root: Path, env: dict, *args: str) -> str:
 
 
 def _html(text: str) -> str:
-    """HTML with whitespace between and inside tags collapsed: one tag or text run per line."""
+    """HTML with whitespace between and inside tags collapsed: one tag or text run per line, each line's
+    character references read (``&#x27;`` and ``&#39;`` are one apostrophe; a ``<`` that is not escaped
+    still splits a line where an escaped one does not, so missing escaping shows)."""
+    import html
+
     text = re.sub(r"\s+", " ", text)
     text = re.sub(r"\s*(<[^>]+>)\s*", r"\n\1\n", text)
-    return "\n".join(line for line in text.split("\n") if line.strip()) + "\n"
+    return "\n".join(html.unescape(line) for line in text.split("\n") if line.strip()) + "\n"
 
 
 def _ics(text: str) -> str:

@@ -7,7 +7,6 @@ replaces: the calls each city is offered that it was not, and those gone."""
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 import logging
 from pathlib import Path
@@ -19,6 +18,7 @@ from .config import Deployment
 from .rank import need_texts
 from .safety import SafeCsvWriter, safe_url
 from .store import Store
+from .templates import environment
 
 log = logging.getLogger(__name__)
 
@@ -192,32 +192,21 @@ def write_csv(path: Path, data: dict) -> None:
                             m["eligibility"], d.isoformat() if d else "", safe_url(call.record.url) or ""])
 
 
-def _ics_text(value: str) -> str:
-    return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
-
-
-def _fold(line: str) -> str:
-    out, raw = [], line.encode("utf-8")
-    while len(raw) > 73:
-        cut = 73
-        while (raw[cut] & 0xC0) == 0x80:  # never split a UTF-8 character
-            cut -= 1
-        out.append(raw[:cut].decode())
-        raw = raw[cut:]
-    out.append(raw.decode())
-    return "\r\n ".join(out)
-
-
 ICS_TEXT = {"sv": {"deadline": "Sista dag", "relevance": "Relevans", "caveats": "Att kontrollera", "need": "Behov"},
             "en": {"deadline": "Deadline", "relevance": "Relevance", "caveats": "To check", "need": "Need"}}
 
 
 def write_ics(path: Path, city: str, data: dict, reminder_days: int, lang: str = "sv") -> int:
-    """The city's calendar: a deadline event, with a reminder, per call it is offered (in ``lang``)."""
+    """The city's calendar (through the icalendar library): a deadline event,
+    with a reminder, per call it is offered, in ``lang``."""
+    from icalendar import Alarm, Calendar, Event
+
     t = ICS_TEXT.get(lang, ICS_TEXT["en"])
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", f"PRODID:-//fundbot//Klimatkontrakt 2030//{lang.upper()}",
-             "CALSCALE:GREGORIAN"]
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    cal = Calendar()
+    cal.add("version", "2.0")
+    cal.add("prodid", f"-//fundbot//Klimatkontrakt 2030//{lang.upper()}")
+    cal.add("calscale", "GREGORIAN")
     n = 0
     for m in data["matches"].get(city, []):
         if m["score"] < data["threshold"] or m["eligibility"] == "ineligible":
@@ -227,45 +216,25 @@ def write_ics(path: Path, city: str, data: dict, reminder_days: int, lang: str =
         if deadline is None:
             continue
         n += 1
-        stamp = deadline.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        lines += ["BEGIN:VEVENT", f"UID:fundbot-{city}-{call.id}-{stamp}@fundbot", f"DTSTAMP:{now}",
-                  f"DTSTART:{stamp}", f"DTEND:{stamp}",
-                  _fold("SUMMARY:" + _ics_text(f"{t['deadline']}: {call.record.title}")),
-                  _fold("DESCRIPTION:" + _ics_text(
-                      f"{call.record.funder}. {t['relevance']} {m['score']:.2f}. {t['need']}: {m['need_id']}."
-                      + (f" {t['caveats']}: {'; '.join(m['caveats'])}." if m.get("caveats") else "")
-                      + f" {safe_url(call.record.url) or ''}")),
-                  "BEGIN:VALARM", "ACTION:DISPLAY", f"TRIGGER:-P{reminder_days}D",
-                  _fold("DESCRIPTION:" + _ics_text(call.record.title)), "END:VALARM", "END:VEVENT"]
-    lines.append("END:VCALENDAR")
-    path.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+        when = deadline.astimezone(dt.timezone.utc)
+        event = Event()
+        event.add("uid", f"fundbot-{city}-{call.id}-{when:%Y%m%dT%H%M%SZ}@fundbot")
+        event.add("dtstamp", now)
+        event.add("dtstart", when)
+        event.add("dtend", when)
+        event.add("summary", f"{t['deadline']}: {call.record.title}")
+        event.add("description", f"{call.record.funder}. {t['relevance']} {m['score']:.2f}. {t['need']}: "
+                                 f"{m['need_id']}." + (f" {t['caveats']}: {'; '.join(m['caveats'])}."
+                                                       if m.get("caveats") else "")
+                                 + f" {safe_url(call.record.url) or ''}")
+        alarm = Alarm()
+        alarm.add("action", "DISPLAY")
+        alarm.add("trigger", -dt.timedelta(days=reminder_days))
+        alarm.add("description", call.record.title)
+        event.add_component(alarm)
+        cal.add_component(event)
+    path.write_bytes(cal.to_ical())
     return n
-
-
-CSS = """
-body{font-family:system-ui,sans-serif;max-width:64rem;margin:auto;padding:.8rem;line-height:1.45;color:#1b1b1b}
-nav{display:flex;flex-wrap:wrap;gap:.2rem 1rem;font-size:.95rem}
-h1{font-size:1.5rem;margin:.6rem 0}h2{font-size:1.15rem;margin-top:1.6rem}
-table{border-collapse:collapse;width:100%}td,th{padding:.25rem .4rem;text-align:left;vertical-align:top;
-border-bottom:1px solid #e4e4e4}th{font-weight:600}
-.figure{overflow-x:auto}svg{height:auto}.muted{color:#5d5d5d}.small{font-size:.88rem}
-.numbers{display:flex;flex-wrap:wrap;gap:.6rem;margin:.6rem 0;padding:0;list-style:none}
-.numbers li{background:#eef2fb;border-radius:.4rem;padding:.4rem .7rem}.numbers b{font-size:1.3rem;display:block}
-.bar{background:#4a6fd1;height:.8rem;display:inline-block;vertical-align:middle;margin-right:.4rem}
-ol.ranked>li{margin-bottom:.8rem}.warn{color:#8a4b00}.bad{color:#9b1c1c}
-.new{background:#e3f4e1;color:#1d5c1a;border-radius:.3rem;padding:0 .35rem;font-size:.8rem;font-weight:600}
-@media (max-width:40rem){td,th{padding:.2rem}h1{font-size:1.25rem}}
-"""
-
-
-def _page(title: str, body: str, lang: str, t: dict) -> str:
-    e = html.escape
-    nav = (f'<nav><a href="index.html">{e(t["overview"])}</a><a href="joint.html">{e(t["joint"])}</a>'
-           f'<a href="gaps.html">{e(t["gaps"])}</a></nav>')
-    return (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{e(title)}</title><style>{CSS}</style></head><body>"
-            f"{nav}<h1>{e(title)}</h1>{body}</body></html>")
 
 
 def slug(text: str) -> str:
@@ -288,9 +257,9 @@ def funder_pages(data: dict) -> dict[str, str]:
     return out
 
 
-def heat_map(data: dict, t: dict) -> str:
-    """Calls × cities as an inline SVG (darker = more relevant); the 40 calls
-    most relevant to any city, city names on top."""
+def heat_map(data: dict) -> dict:
+    """Calls × cities for the SVG (darker = more relevant): the 40 calls most
+    relevant to any city, city names on top."""
     profiles = data["profiles"]
     scored: dict[int, dict[str, float]] = {}
     for city, rows in data["matches"].items():
@@ -298,38 +267,26 @@ def heat_map(data: dict, t: dict) -> str:
             scored.setdefault(m["call_id"], {})[city] = m["score"]
     top = sorted(scored, key=lambda c: (-max(scored[c].values()), c))[:40]
     cell, left, head = 16, 280, 110
-    width, height = left + cell * len(profiles) + 70, head + cell * len(top) + 4
-    e = html.escape
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{e(t["heat"])}" '
-             f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" id="heatmap">']
-    for x, p in enumerate(profiles):
-        cx = left + x * cell + 11
-        parts.append(f'<a href="city-{e(p.city.id)}.html"><text x="{cx}" y="{head - 4}" font-size="11" '
-                     f'transform="rotate(-60 {cx} {head - 4})">{e(p.city.name[:22])}</text></a>')
+    rows = []
     for y, call_id in enumerate(top):
         title = data["calls"][call_id].record.title
-        short = title if len(title) <= 42 else title[:41] + "…"
-        parts.append(f'<text x="0" y="{head + y * cell + 12}" font-size="11">{e(short)}'
-                     f'<title>{e(title)}</title></text>')
+        cells = []
         for x, p in enumerate(profiles):
             score = scored[call_id].get(p.city.id, 0.0)
-            shade = int(255 - 200 * score)
-            parts.append(f'<rect x="{left + x * cell}" y="{head + y * cell}" width="{cell - 1}" height="{cell - 1}" '
-                         f'fill="rgb({shade},{shade},255)"><title>{e(p.city.name)} — {e(title)}: '
-                         f'{score:.2f}</title></rect>')
-    parts.append("</svg>")
-    return "".join(parts)
+            cells.append({"x": left + x * cell, "shade": int(255 - 200 * score), "name": p.city.name, "score": score})
+        rows.append({"y": head + y * cell, "title": title, "short": title if len(title) <= 42 else title[:41] + "…",
+                     "cells": cells})
+    return {"width": left + cell * len(profiles) + 70, "height": head + cell * len(top) + 4, "cell": cell,
+            "head": head, "columns": [(left + x * cell + 11, p.city.id, p.city.name[:22]) for x, p in enumerate(profiles)],
+            "rows": rows}
 
 
-def timeline(data: dict, t: dict, pages: dict[str, str], days: int = 60) -> str:
+def timeline(data: dict, t: dict, pages: dict[str, str], days: int = 60) -> dict:
     """The deadlines of the next ``days`` days on a drawn time axis, one
     marker per call (labels in lanes so that they never overlap)."""
-    e = html.escape
     at, zone = data["at"], data["zone"]
     soon = sorted(((d, c) for c in data["calls"].values()
                    if (d := c.next_deadline(at)) and d - at <= dt.timedelta(days=days)), key=lambda x: (x[0], x[1].id))
-    if not soon:
-        return f'<p class=muted id="timeline-empty">{e(t["none"])}</p>'
     left, right, width, lane_h, axis_y = 24, 10, 900, 18, 24
     scale = (width - left - right) / days
     lanes: list[float] = []  # the x where each lane is free again
@@ -343,27 +300,14 @@ def timeline(data: dict, t: dict, pages: dict[str, str], days: int = 60) -> str:
             lanes.append(0.0)
             lane = len(lanes) - 1
         lanes[lane] = x + span
-        marks.append((x, lane, label, d, c))
-    height = axis_y + 14 + lane_h * len(lanes)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" id="timeline" role="img" aria-label="{e(t["deadlines"])}" '
-             f'viewBox="0 0 {width + 260} {height}" width="{width + 260}" height="{height}">',
-             f'<line x1="{left}" y1="{axis_y}" x2="{width - right}" y2="{axis_y}" stroke="#444"/>']
-    for week in range(0, days + 1, 7):
-        x = left + week * scale
-        day = (at + dt.timedelta(days=week)).astimezone(zone)
-        parts.append(f'<line x1="{x:.1f}" y1="{axis_y - 4}" x2="{x:.1f}" y2="{axis_y + 4}" stroke="#444"/>'
-                     f'<text x="{x:.1f}" y="{axis_y - 8}" font-size="11" text-anchor="middle">'
-                     f'{e(t["today"]) if week == 0 else f"{day:%d/%m}"}</text>')
-    for x, lane, label, d, c in marks:
-        y = axis_y + 14 + lane * lane_h
-        href = f'{pages.get(c.record.funder, "index.html")}#call-{c.id}'
-        parts.append(f'<a href="{e(href)}"><line x1="{x:.1f}" y1="{axis_y}" x2="{x:.1f}" y2="{y - 4}" stroke="#9aa9d6"/>'
-                     f'<circle cx="{x:.1f}" cy="{y - 4}" r="3.5" fill="#4a6fd1"/>'
-                     f'<text x="{x + 6:.1f}" y="{y}" font-size="11">{e(label)}'
-                     f'<title>{e(c.record.title)} — {e(c.record.funder)}, {d.astimezone(zone):%Y-%m-%d %H:%M}</title>'
-                     f'</text></a>')
-    parts.append("</svg>")
-    return "".join(parts)
+        marks.append({"x": f"{x:.1f}", "text_x": f"{x + 6:.1f}", "y": axis_y + 14 + lane * lane_h, "label": label,
+                      "href": f'{pages.get(c.record.funder, "index.html")}#call-{c.id}', "title": c.record.title,
+                      "funder": c.record.funder, "when": f"{d.astimezone(zone):%Y-%m-%d %H:%M}"})
+    weeks = [(f"{left + week * scale:.1f}",
+              t["today"] if week == 0 else f"{(at + dt.timedelta(days=week)).astimezone(zone):%d/%m}")
+             for week in range(0, days + 1, 7)]
+    return {"left": left, "right": right, "width": width, "axis": axis_y, "height": axis_y + 14 + lane_h * len(lanes),
+            "weeks": weeks, "marks": marks}
 
 
 def _deadline(c, data: dict, t: dict) -> str:
@@ -377,19 +321,21 @@ def _deadline(c, data: dict, t: dict) -> str:
     return text + (f" · {seen_note(c.seen_on, lang)}" if c.seen_on else "")
 
 
-def _call_link(c) -> str:
-    e = html.escape
-    url = safe_url(c.record.url)
-    return f'<a href="{e(url)}">{e(c.record.title)}</a>' if url else e(c.record.title)
-
-
 def write_html(out: Path, data: dict, lang: str) -> None:
+    """The report's pages, from the templates in matcher/templates."""
+    from .channels.text import lifecycle_words
+
     t = dict(T.get(lang, T["sv"]), lang=lang if lang in T else "sv")
-    e = html.escape
+    env = environment()
     at = data["at"]
     names = {p.city.id: p.city.name for p in data["profiles"]}
     pages = funder_pages(data)
     threshold = data["threshold"]
+    common = {"t": t, "lang": lang}
+
+    def page(template: str, name: str, title: str, **values) -> None:
+        (out / name).write_text(env.get_template(template).render(common, title=title, **values), encoding="utf-8")
+
     fits: dict[int, list[tuple[str, float]]] = {}
     for city, rows in data["matches"].items():
         for m in rows:
@@ -401,37 +347,21 @@ def write_html(out: Path, data: dict, lang: str) -> None:
         per_funder[c.record.funder] = per_funder.get(c.record.funder, 0) + 1
 
     # overview
-    numbers = [(len(open_calls), t["open_calls"] + " " + t["from_funders"].format(n=len(per_funder))),
-               (len(data["profiles"]), t["cities_n"]), (len(data["joint"]), t["joint_n"]),
-               (len(data["gaps"]), t["gaps_n"])]
-    most = max(per_funder.values(), default=1)
-    body = [f"<p class=muted>{e(t['as_of'].format(day=data['today']))}</p><ul class=numbers>"]
-    body += [f"<li><b>{n}</b>{e(label)}</li>" for n, label in numbers]
-    body += ["</ul>", f"<h2>{e(t['heat'])}</h2><div class=figure>", heat_map(data, t), "</div>",
-             f"<h2>{e(t['deadlines'])}</h2><div class=figure>", timeline(data, t, pages), "</div>",
-             f"<h2>{e(t['funders'])}</h2><table>"]
-    body += [f'<tr><td><a href="{pages[f]}">{e(f)}</a></td><td><span class=bar style="width:{8 * n / most:.1f}rem">'
-             f"</span>{n} {e(t['calls'])}</td></tr>" for f, n in sorted(per_funder.items(), key=lambda x: (-x[1], x[0]))]
-    body.append(f"</table><h2>{e(t['cities'])}</h2><ul>")
     changes = data["changes"]["cities"]
-    body += [f'<li><a href="city-{e(p.city.id)}.html">{e(p.city.name)}</a> — '
-             f'{sum(1 for m in data["matches"].get(p.city.id, []) if m["score"] >= threshold)} {e(t["calls"])}'
-             + (f' <span class=new>{len(fresh)} {e(t["new_n"])}</span>'
-                if (fresh := changes.get(p.city.id, {}).get("new")) else "") + "</li>"
-             for p in data["profiles"]]
-    body.append("</ul>")
-    if data.get("to_check"):  # never suggested, but a person should know they are there
-        from .channels.text import lifecycle_words
-
-        words = lifecycle_words(t["lang"])
-        body.append(f'<h2>{e(t["check_funder"])}</h2><p class="muted small">{e(t["check_why"])}</p><ul>')
-        for r in data["to_check"]:
-            note = (words["check"].format(day=r["seen_on"]) if r["status"] == "unverified"
-                    else words["invitation"])
-            title = (f'<a href="{e(r["url"])}">{e(r["title"])}</a>' if safe_url(r.get("url")) else e(r["title"]))
-            body.append(f"<li>{title} — {e(r['funder'])}: {e(note)}</li>")
-        body.append("</ul>")
-    (out / "index.html").write_text(_page(t["title"], "".join(body), lang, t), encoding="utf-8")
+    words = lifecycle_words(t["lang"])
+    page("index.html", "index.html", t["title"], today=data["today"], pages=pages,
+         numbers=[(len(open_calls), t["open_calls"] + " " + t["from_funders"].format(n=len(per_funder))),
+                  (len(data["profiles"]), t["cities_n"]), (len(data["joint"]), t["joint_n"]),
+                  (len(data["gaps"]), t["gaps_n"])],
+         heat=heat_map(data), line=timeline(data, t, pages),
+         per_funder=sorted(per_funder.items(), key=lambda x: (-x[1], x[0])), most=max(per_funder.values(), default=1),
+         cities=[{"id": p.city.id, "name": p.city.name,
+                  "count": sum(1 for m in data["matches"].get(p.city.id, []) if m["score"] >= threshold),
+                  "new": len(changes.get(p.city.id, {}).get("new") or [])} for p in data["profiles"]],
+         # never suggested, but a person should know they are there
+         to_check=[{"url": safe_url(r.get("url")), "title": r["title"], "funder": r["funder"],
+                    "note": words["check"].format(day=r["seen_on"]) if r["status"] == "unverified"
+                    else words["invitation"]} for r in data.get("to_check") or []])
 
     # one page per city: its ranked list, then its needs' cover and gaps
     since = data["changes"]["since"]
@@ -443,76 +373,48 @@ def write_html(out: Path, data: dict, lang: str) -> None:
             if m["score"] < threshold:
                 continue
             c = data["calls"][m["call_id"]]
-            need = data["need_text"].get((p.city.id, m["need_id"]), m["need_id"])
-            check = ""
-            if m["eligibility"] == "ineligible":
-                check = f'<br><span class=bad>{e(t["ineligible"])}: {e("; ".join(m["reasons"]))}</span>'
-            elif m["caveats"]:
-                check = f'<br><span class=warn>{e(t["to_check"])}: {e("; ".join(m["caveats"]))}</span>'
-            badge = f' <span class=new>{e(t["new"])}</span>' if c.id in fresh else ""
-            items.append(f'<li id="call-{c.id}"><strong>{_call_link(c)}</strong>{badge}<br>'
-                         f'<a href="{pages[c.record.funder]}">{e(c.record.funder)}</a> · {e(t["deadline"])} '
-                         f'{e(_deadline(c, data, t))} · {e(t["relevance"])} {m["score"]:.0%}<br>'
-                         f'<span class=small>{e(t["need"])}: {e(need)}</span><br>'
-                         f'<span class="muted small">“{e(m["passage"][:320])}”</span>{check}</li>')
-        cover = [g for g in data["coverage"] if g.city == p.city.id]
-        rows = []
-        for g in cover:
+            items.append({"id": c.id, "url": safe_url(c.record.url), "title": c.record.title, "new": c.id in fresh,
+                          "funder": c.record.funder, "funder_page": pages[c.record.funder],
+                          "deadline": _deadline(c, data, t), "score": m["score"],
+                          "need": data["need_text"].get((p.city.id, m["need_id"]), m["need_id"]),
+                          "passage": m["passage"][:320],
+                          "ineligible": "; ".join(m["reasons"]) if m["eligibility"] == "ineligible" else "",
+                          "caveats": "; ".join(m["caveats"])})
+        cover = []
+        for g in (g for g in data["coverage"] if g.city == p.city.id):
             best = data["calls"].get(g.best_call_id) if g.best_call_id else None
-            mark = "bad" if g.best_relevance < threshold else ""
-            rows.append(f'<tr class="{mark}"><td>{e(g.need_text)}</td><td>{g.weight}</td>'
-                        f'<td>{_call_link(best) if best else e(t["no_call"])}</td><td>{g.best_relevance:.0%}</td></tr>')
-        head = (f'<p class=muted>{e(t["since"].format(day=since, new=len(fresh), dropped=len(change["dropped"])))}</p>'
-                if since else "")
-        gone = ""
-        if change["dropped"]:
-            gone = (f'<h2>{e(t["dropped"])}</h2><ul>'
-                    + "".join(f'<li><a href="{e(safe_url(d["url"]))}">{e(d["title"] or "")}</a></li>' if safe_url(d.get("url"))
-                              else f'<li>{e(d["title"] or "")}</li>' for d in change["dropped"]) + "</ul>")
-        page = (f'{head}<ol class=ranked>{"".join(items) or "<li>" + e(t["none"]) + "</li>"}</ol>{gone}'
-                f'<h2>{e(t["covered"])}</h2><table><tr><th>{e(t["need"])}</th><th>{e(t["weight"])}</th>'
-                f'<th>{e(t["best"])}</th><th>{e(t["relevance"])}</th></tr>{"".join(rows)}</table>')
-        (out / f"city-{p.city.id}.html").write_text(_page(p.city.name, page, lang, t), encoding="utf-8")
+            cover.append({"need": g.need_text, "weight": g.weight, "relevance": g.best_relevance,
+                          "gap": g.best_relevance < threshold,
+                          "best": {"url": safe_url(best.record.url), "title": best.record.title} if best else None})
+        page("city.html", f"city-{p.city.id}.html", p.city.name, since=since, fresh=fresh, items=items, cover=cover,
+             dropped=[{"url": safe_url(d.get("url")), "title": d["title"] or ""} for d in change["dropped"]])
 
     # one page per funder: its calls and the cities each fits
     for funder, name in pages.items():
-        rows = []
-        for c in sorted((c for c in data["calls"].values() if c.record.funder == funder),
-                        key=lambda c: (c.next_deadline(at) is None, c.next_deadline(at) or at, c.id)):
-            cities = ", ".join(f'<a href="city-{e(city)}.html">{e(names.get(city, city))}</a> {score:.0%}'
-                               for city, score in sorted(fits.get(c.id, []), key=lambda x: -x[1]))
-            rows.append(f'<tr id="call-{c.id}"><td>{_call_link(c)}</td><td>{e(t.get(c.status(at), c.status(at)))}</td>'
-                        f'<td>{e(_deadline(c, data, t))}</td><td>{cities or e(t["none"])}</td></tr>')
-        page = (f'<table><tr><th></th><th>{e(t["status"])}</th><th>{e(t["deadline"])}</th><th>{e(t["fits"])}</th></tr>'
-                f'{"".join(rows)}</table>')
-        (out / name).write_text(_page(funder, page, lang, t), encoding="utf-8")
+        calls = sorted((c for c in data["calls"].values() if c.record.funder == funder),
+                       key=lambda c: (c.next_deadline(at) is None, c.next_deadline(at) or at, c.id))
+        page("funder.html", name, funder, calls=[
+            {"id": c.id, "url": safe_url(c.record.url), "title": c.record.title,
+             "status": t.get(c.status(at), c.status(at)), "deadline": _deadline(c, data, t),
+             "fits": [(city, names.get(city, city), score)
+                      for city, score in sorted(fits.get(c.id, []), key=lambda x: -x[1])]} for c in calls])
 
     # joint opportunities
     joint = []
     for o in data["joint"]:
         c = data["calls"][o.call_id]
-        shared = "; ".join(sorted(set(o.needs.values())))
-        joint.append(f'<li><strong>{_call_link(c)}</strong> — <a href="{pages[c.record.funder]}">{e(o.funder)}</a> · '
-                     f'{e(t["deadline"])} {e(_deadline(c, data, t))}'
-                     + (f" · <b>{e(t['consortium'])}</b>" if o.consortium else "")
-                     + "<br>" + ", ".join(f'<a href="city-{e(x)}.html">{e(names.get(x, x))}</a>' for x in o.cities)
-                     + f'<br><span class="muted small">{e(t["shared"])}: {e(shared[:400])}</span></li>')
-    (out / "joint.html").write_text(
-        _page(t["joint"], f'<ol class=ranked>{"".join(joint) or "<li>" + e(t["none"]) + "</li>"}</ol>', lang, t),
-        encoding="utf-8")
+        joint.append({"url": safe_url(c.record.url), "title": c.record.title, "funder": o.funder,
+                      "funder_page": pages[c.record.funder], "deadline": _deadline(c, data, t),
+                      "consortium": o.consortium, "cities": [(x, names.get(x, x)) for x in o.cities],
+                      "shared": "; ".join(sorted(set(o.needs.values())))[:400]})
+    page("joint.html", "joint.html", t["joint"], joint=joint)
 
     # financing gaps: by theme across cities, then per city
     themes = gaps_by_theme(data["gaps"], data["need_vectors"])
-    body = [f'<h2>{e(t["by_theme"])}</h2><table><tr><th>{e(t["theme"])}</th><th>{e(t["cities"])}</th></tr>']
-    body += [f"<tr><td>{e(theme)}</td><td>{len(cities)}: "
-             + ", ".join(f'<a href="city-{e(x)}.html">{e(names.get(x, x))}</a>' for x in cities) + "</td></tr>"
-             for theme, cities in themes.items()]
-    body.append(f'</table><h2>{e(t["per_city"])}</h2><table><tr><th>{e(t["cities"])}</th><th>{e(t["need"])}</th>'
-                f'<th>{e(t["weight"])}</th><th>{e(t["relevance"])}</th></tr>')
-    body += [f'<tr><td><a href="city-{e(g.city)}.html">{e(names.get(g.city, g.city))}</a></td><td>{e(g.need_text)}</td>'
-             f"<td>{g.weight}</td><td>{g.best_relevance:.0%}</td></tr>" for g in data["gaps"]]
-    body.append("</table>")
-    (out / "gaps.html").write_text(_page(t["gaps"], "".join(body), lang, t), encoding="utf-8")
+    page("gaps.html", "gaps.html", t["gaps"],
+         themes=[(theme, [(x, names.get(x, x)) for x in cities]) for theme, cities in themes.items()],
+         gaps=[{"city": g.city, "name": names.get(g.city, g.city), "need": g.need_text, "weight": g.weight,
+                "relevance": g.best_relevance} for g in data["gaps"]])
 
 
 # a report folder holds this file: `report --out` writes again only into a folder that has it (or --force)

@@ -123,9 +123,27 @@ def _html(text: str) -> str:
 
 
 def _ics(text: str) -> str:
-    """An ICS file unfolded, with the stamp of when it was written left out."""
+    """An ICS file unfolded, each component's properties in name order (their order means nothing in
+    iCalendar), with the stamp of when it was written left out."""
     unfolded = re.sub(r"\r?\n[ \t]", "", text)
-    return "\n".join(line for line in unfolded.splitlines() if not line.startswith("DTSTAMP:")) + "\n"
+    lines = [line for line in unfolded.splitlines() if line and not line.startswith("DTSTAMP:")]
+
+    def component(at: int) -> tuple[list[str], int]:
+        head, props, subs, i = lines[at], [], [], at + 1
+        while not lines[i].startswith("END:"):
+            if lines[i].startswith("BEGIN:"):
+                sub, i = component(i)
+                subs.extend(sub)
+            else:
+                props.append(lines[i])
+                i += 1
+        return [head, *sorted(props), *subs, lines[i]], i + 1
+
+    out, i = [], 0
+    while i < len(lines):
+        part, i = component(i)
+        out.extend(part)
+    return "\n".join(out) + "\n"
 
 
 def _email(raw: bytes) -> str:

@@ -5,7 +5,6 @@ recorded at once; a crash between the two re-sends that one message."""
 
 from __future__ import annotations
 
-import html
 import smtplib
 from email.message import EmailMessage
 
@@ -15,23 +14,19 @@ from .text import FIELD_LIMITS, cut, format_date, labels, notice_text, seen_note
 
 
 def html_digest(digest: Digest) -> str:
-    t = labels(digest.language)
-    e = html.escape
-    parts = [f"<h2>{e(t['header'].format(name=digest.city_name))}</h2>", "<ol>"]
+    """The digest as the e-mail's HTML part (templates/email.html, autoescaped)."""
+    from ..templates import environment
+
+    items = []
     for item in digest.items:
-        deadline = format_date(item.deadline, digest.language, digest.timezone) if item.deadline else t["rolling"]
-        deadline += stage_note(item.stage, item.status, digest.language)
+        deadline = (format_date(item.deadline, digest.language, digest.timezone) if item.deadline
+                    else labels(digest.language)["rolling"]) + stage_note(item.stage, item.status, digest.language)
         if item.seen_on:
             deadline += f" · {seen_note(item.seen_on, digest.language)}"
-        title = f'<a href="{e(item.url)}">{e(item.title)}</a>' if item.url else e(item.title)
-        parts.append(
-            f"<li><p><strong>{title}</strong><br>{e(t['funder'])}: {e(item.funder)}<br>"
-            f"{e(t['deadline'])}: {e(deadline)} · {e(t['relevance'])}: {round(item.score * 100)} %<br>"
-            f"{e(t['need'])}: {e(item.need_text)}</p><blockquote>{e(item.passage)}</blockquote>"
-            + (f"<p><em>{e(t['caveats'])}: {e('; '.join(item.caveats))}</em></p>" if item.caveats else "")
-            + "</li>")
-    parts += ["</ol>", f"<p><small>{e(t['footer'].format(city=digest.city_id))}</small></p>"]
-    return "\n".join(parts)
+        items.append({"url": item.url, "title": item.title, "funder": item.funder, "deadline": deadline,
+                      "relevance": round(item.score * 100), "need": item.need_text, "passage": item.passage,
+                      "caveats": "; ".join(item.caveats)})
+    return environment().get_template("email.html").render(t=labels(digest.language), digest=digest, items=items)
 
 
 class EmailChannel:

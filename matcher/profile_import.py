@@ -73,7 +73,18 @@ GLOSSARY = {
 }
 
 _BULLET = re.compile(r"^\s*[▪•●\-–*]\s*")
-_SECTION = re.compile(r"^\s*(\d)(?:\.(\d))?\.?\s+(.{3,120})$")
+_SECTION = re.compile(r"^\s*(\d{1,2})(?:\.(\d{1,2}))?\.?\s+(.{3,120})$")
+# the heading of a party's commitments: "5. Kommunens åtaganden", "3 Nordby kommuns åtaganden", "Region Gotlands
+# åtaganden", "Stockholms stads åtaganden" — numbered or not
+_COMMITMENTS = re.compile(r"^(?:\d|[A-ZÅÄÖ]).*\båtaganden(?:\s+\S+){0,4}$")  # a heading ends near the word
+_OWN = re.compile(r"(?:\b(?:kommunens|stadens|regionens)|[\w-]+\s+(?:kommuns|stads)|\bregion\s+[\w-]+s|"
+                  r"^(?:\d{1,2}(?:\.\d{1,2})?\.?\s+)?[A-ZÅÄÖ][\w-]+s)\s+åtaganden\b", re.I)
+# the other parties of a contract: their commitments are never the city's needs
+_OTHERS = re.compile(r"myndighet|viable\s+cities|gemensamma|parternas|aktörernas|näringsliv|regeringen|staten", re.I)
+_TOC_ENTRY = re.compile(r"(?:\.{3,}|…+|\s)\s*\d{1,3}$")  # a table-of-contents line ends with its page number
+_PAGE_NUMBER = re.compile(r"(?:sida\s+)?\d{1,3}(?:\s*(?:av|/|\(|of)\s*\d{1,3}\)?)?|[-–]\s*\d{1,3}\s*[-–]", re.I)
+# words hyphenated across a line break are joined again — not "gång- och cykelvägar"
+_HYPHENATED = re.compile(r"(\w)-[ \t]*\n[ \t]*(?!(?:och|eller|samt|respektive|som)\b)([a-zåäöé])")
 _COMMITMENT = re.compile(r"^\s*Åtagande\s+(\d+)\s*[-–:]\s*(.+)$", re.I)
 _EMPHASIS = re.compile(r"nyckelområden|prioriterade|prioriterar|fokusområden|största|fokus", re.I)
 # "Våra nyckelområden är: transporter, energi och byggande." — bounded on both sides, so that a text full of
@@ -120,7 +131,7 @@ def read_contract(path: Path) -> str:
                 length += len(parts[-1]) + 1
                 if length > MAX_CHARS:
                     raise FundbotError(too_long)
-            text = "\n".join(parts)
+            text = "\f".join(parts)  # page breaks: where running headers and footers are found
         except FundbotError:
             raise
         except Exception as exc:  # noqa: BLE001 - one line for a person
@@ -129,22 +140,49 @@ def read_contract(path: Path) -> str:
         text = path.read_bytes().decode("utf-8", errors="replace")
     if len(text) > MAX_CHARS:
         raise FundbotError(too_long)
-    text = clean_text(text.replace("\f", "\n"))  # page breaks stay line breaks; other controls go
+    text = "\f".join(clean_text(page) for page in text.split("\f"))  # page breaks stay; other controls go
     if len(text.split()) < 50:
         raise FundbotError(f"{path}: too little text to read a contract from (a scanned PDF?)")
     return text
 
 
+def _furniture(pages: list[list[str]]) -> set[str]:
+    """Running headers and footers: lines that open or close at least three
+    pages (digits aside, so "Sida 3" and "Sida 4" are one), or — in a text
+    without page breaks — short lines repeated four times or more."""
+    def key(line: str) -> str:
+        return re.sub(r"\d+", "#", line.lower())
+
+    counts: dict[str, int] = {}
+    if len(pages) >= 3:
+        for page in pages:
+            body = [line for line in page if line]
+            for line in {*body[:2], *body[-2:]}:
+                counts[key(line)] = counts.get(key(line), 0) + 1
+        return {k for k, n in counts.items() if n >= 3}
+    for line in (line for page in pages for line in page):
+        if 8 <= len(line) <= 100 and not _BULLET.match(line) and not line.endswith((":", ".")):
+            counts[key(line)] = counts.get(key(line), 0) + 1
+    return {k for k, n in counts.items() if n >= 4}
+
+
 def _lines(text: str) -> list[str]:
-    """Lines with PDF glitches mended: hyphenation, page furniture, spacing."""
+    """Lines with PDF glitches mended: hyphenation rejoined, page numbers,
+    running headers and footers and table-of-contents entries left out,
+    spacing collapsed."""
     text = text.replace("\r", "\n").replace("\u00ad", "")
-    text = re.sub(r"(\w)-\n(\w)", r"\1\2", text)
+    text = _HYPHENATED.sub(r"\1\2", text)
+    pages = [[re.sub(r"[ \t\u00a0]+", " ", line).strip() for line in page.split("\n")] for page in text.split("\f")]
+    furniture = _furniture(pages)
     out = []
-    for line in text.split("\n"):
-        line = re.sub(r"[ \t\u00a0]+", " ", line).strip()
-        if re.fullmatch(r"\d{1,3}", line):  # page numbers
-            continue
-        out.append(line)
+    for page in pages:
+        for line in page:
+            if _PAGE_NUMBER.fullmatch(line) or (line and re.sub(r"\d+", "#", line.lower()) in furniture):
+                continue
+            if re.search(r"(?:\.{4,}|…{2,})\s*\d{1,3}$", line):  # "3. Nordby kommuns åtaganden ........ 12"
+                continue
+            out.append(line)
+        out.append("")
     return out
 
 
@@ -195,39 +233,55 @@ def find_municipality(city_id: str, text: str) -> dict | None:
     return next(r for r in rows if r["kommun"] == best) if counts[best] >= 3 else None
 
 
+def _own_heading(lines: list[str], kommun: str | None) -> int | None:
+    """The line that opens the city's own commitments, found by structure:
+    a heading (short, no full stop) that names a party's "åtaganden" in the
+    genitive — the municipality's, not the agencies' or Viable Cities' — and
+    is followed by text, not by more headings (a table of contents)."""
+    def toc_like(i: int) -> bool:
+        if _TOC_ENTRY.search(lines[i]) and not _COMMITMENT.match(lines[i]):
+            return True
+        following = [line for line in lines[i + 1:i + 12] if line][:4]
+        return len(following) >= 3 and sum(1 for line in following if _TOC_ENTRY.search(line)) >= 3
+
+    for i, line in enumerate(lines):
+        if not line or len(line) > 120 or line.endswith(".") or not _COMMITMENTS.search(line):
+            continue
+        if _OTHERS.search(line):
+            continue
+        named = kommun and re.search(re.escape(kommun) + r"s?\b", line, re.I)
+        if (_OWN.search(line) or named) and not toc_like(i):
+            return i
+    return None
+
+
 def own_sections(lines: list[str], kommun: str | None = None) -> tuple[str, list[tuple[str, list[str]]]]:
     """The number of the section holding the city's own commitments ("5.
-    Kommunens åtaganden", "3 Stockholms stads åtaganden"), and its
-    subsections with their lines."""
-    top = None
-    for line in lines:
+    Kommunens åtaganden", "3 Nordby kommuns åtaganden", or an unnumbered
+    "Region Gotlands åtaganden"; "" when unnumbered) and its subsections
+    with their lines.  The section ends where the next top-level section or
+    another party's commitments begin."""
+    start = _own_heading(lines, kommun)
+    if start is None:
+        raise FundbotError("cannot find the city's own commitments (a section like '5. Kommunens åtaganden' "
+                           "or 'Nordby kommuns åtaganden')")
+    m = _SECTION.match(lines[start])
+    top = m.group(1) if m and not m.group(2) else ""
+    title = (m.group(3) if m and not m.group(2) else lines[start]).strip()
+    subsections: list[tuple[str, list[str]]] = [(f"{top} {title}".strip(), [])]
+    current = subsections[-1][1]
+    for line in lines[start + 1:]:
         m = _SECTION.match(line)
-        low = line.lower()
-        if m and not m.group(2) and "åtagande" in low and (
-                "kommunens" in low or "stads" in low or (kommun and kommun.lower() in low)):
-            top = m.group(1)
-            break
-    if top is None:
-        raise FundbotError("cannot find the city's own commitments (a section like '5. Kommunens åtaganden')")
-    subsections: list[tuple[str, list[str]]] = []
-    inside = False
-    current: list[str] | None = None
-    for line in lines:
-        m = _SECTION.match(line)
-        if m:
-            if m.group(1) == top and not m.group(2):
-                inside = True
-                subsections.append((f"{top} {m.group(3).strip()}", []))
-                current = subsections[-1][1]
-                continue
-            if inside and m.group(1) == top and m.group(2):
-                subsections.append((f"{top}.{m.group(2)} {m.group(3).strip()}", []))
-                current = subsections[-1][1]
-                continue
-            if inside and m.group(1) != top and int(m.group(1)) > int(top) and not m.group(2):
-                break
-        if inside and current is not None:
-            current.append(line)
+        if m and top and m.group(1) == top and m.group(2):
+            subsections.append((f"{top}.{m.group(2)} {m.group(3).strip()}", []))
+            current = subsections[-1][1]
+            continue
+        if m and not m.group(2) and m.group(1) != top and not line.endswith(".") and len(line) < 120:
+            break  # the next top-level section
+        if line and len(line) < 120 and not line.endswith(".") and _COMMITMENTS.search(line) and (
+                _OTHERS.search(line) or _OWN.search(line)) and not _COMMITMENT.match(line):
+            break  # another party's commitments
+        current.append(line)
     return top, subsections
 
 

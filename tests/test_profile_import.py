@@ -135,3 +135,107 @@ def test_not_a_contract_is_a_clear_error(tmp_path, deployment):
                            "--config", str(deployment.config)], capture_output=True, text=True)
     assert proc.returncode == 1 and "cannot find the city's own commitments" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# --- any contract layout of 2020–2025 (issue 18): made-up layouts with the furniture real ones carry ---------
+
+FILLER = "Arbetet bedrivs i nära samverkan med näringsliv, akademi och civilsamhälle i hela kommunen."
+
+
+def _contract(pages: list[list[str]], header: str, footer: str) -> str:
+    """A text contract with page breaks (form feeds, as pdftotext writes them), a running header and a
+    numbered footer on every page."""
+    return "\f".join("\n".join([header, *page, footer.format(n=n, of=len(pages))]) for n, page in enumerate(pages, 1))
+
+
+def test_a_2023_layout_with_a_genitive_heading_toc_running_headers_and_hyphenation(tmp_path):
+    text = _contract([
+        ["Klimatkontrakt 2030", "Innehåll", "1. Inledning ........ 2", "2. Gemensamma utgångspunkter ........ 3",
+         "3. Nordby kommuns åtaganden ........ 4", "4. Myndigheternas åtaganden ........ 6",
+         "5. Viable Cities åtaganden ........ 7"],
+        ["1. Inledning", FILLER, FILLER, "2. Gemensamma utgångspunkter", FILLER, FILLER],
+        ["3. Nordby kommuns åtaganden", "Nordby kommun ska vara klimatneutralt som geografiskt område senast år 2030.",
+         "3.1 Klimatfärdplan", "Våra prioriterade områden är: transporter och byggande.",
+         "- Bygga ut gång- och cykelvägar mellan tätorterna och stationen i Nordby centrum.",
+         "- Ställa om kommunens fordonsflotta till fossilfria drivmedel och el under mandatperioden, med klimat-",
+         "neutrala transporter som mål för alla kommunens verksamheter.", FILLER],
+        ["3.2 Klimatinvesteringsplan", "- Ta fram en klimatinvesteringsplan med synliggjorda finansieringsgap för "
+         "kommunkoncernens största investeringar.", FILLER,
+         "4. Myndigheternas åtaganden", "- Myndigheterna erbjuder vägledning om statliga stöd och samordnar sina "
+         "utlysningar med kommunerna i satsningen."],
+        ["5. Viable Cities åtaganden", "- Viable Cities driver ett nationellt lärande mellan kommunerna och "
+         "stödjer med processledning och metodutveckling.", FILLER],
+    ], header="Klimatkontrakt 2030 – Nordby kommun", footer="Sida {n} av {of}")
+    path = tmp_path / "nordby.txt"
+    path.write_text(text, encoding="utf-8")
+    _, draft, _ = import_profile(path, "nordby")
+    texts = [b.text for b in draft.blocks]
+    joined = " ".join(texts)
+    assert any("gång- och cykelvägar" in t for t in texts)  # a real hyphen kept
+    assert "klimatneutrala transporter" in joined  # a word broken across lines joined again
+    assert "klimatinvesteringsplan" in joined.lower()  # the section runs over the page break
+    assert "Myndigheterna" not in joined and "Viable Cities driver" not in joined  # others' commitments are not needs
+    assert "Sida" not in joined and "Klimatkontrakt 2030 –" not in joined  # no page furniture
+    assert draft.goals and "senast år 2030" in draft.goals
+    assert {b.section.split()[0] for b in draft.blocks} <= {"3", "3.1", "3.2"}
+
+
+def test_an_unnumbered_region_layout_ends_where_the_agencies_begin(tmp_path):
+    text = "\n".join([
+        "Klimatkontrakt 2030 mellan Region Gotland, Viable Cities och myndigheterna", FILLER, FILLER,
+        "Region Gotlands åtaganden", "Region Gotland ska vara klimatneutral till år 2030 som geografiskt område.",
+        "- Förnybar energi: vindkraft och solenergi ska täcka öns elbehov och ersätta fossila bränslen i industrin.",
+        "- Hållbara resor: utbyggd kollektivtrafik och laddinfrastruktur för besöksnäringens resor till och på ön.",
+        FILLER,
+        "Myndigheternas åtaganden", "- Myndigheterna ska samordna sina stöd och utlysningar för kommunernas behov.",
+        "Viable Cities åtaganden", "- Viable Cities ska stödja med processledning och nationellt lärande.",
+    ] + [FILLER] * 3)
+    path = tmp_path / "gotland.txt"
+    path.write_text(text, encoding="utf-8")
+    _, draft, _ = import_profile(path, "gotland")
+    joined = " ".join(b.text for b in draft.blocks)
+    assert "vindkraft" in joined and "laddinfrastruktur" in joined
+    assert "Myndigheterna ska" not in joined and "processledning" not in joined
+    assert draft.blocks[0].section == "Region Gotlands åtaganden"
+
+
+@pytest.mark.parametrize("heading", ["6 Stockholms stads åtaganden", "Stadens åtaganden", "4. Kommunens åtaganden"])
+def test_the_own_section_is_found_by_its_shape_whatever_the_city_calls_itself(tmp_path, heading):
+    text = "\n".join(["Inledning", FILLER, FILLER, heading,
+                      "- Energieffektivisera stadens lokaler och bostäder med minst trettio procent till år 2030.",
+                      "- Införa klimatkrav i all upphandling av bygg- och anläggningsentreprenader.", FILLER,
+                      "Myndigheternas åtaganden", "- Myndigheterna ger vägledning."] + [FILLER] * 3)
+    path = tmp_path / "k.txt"
+    path.write_text(text, encoding="utf-8")
+    _, draft, _ = import_profile(path, "stockholm")
+    joined = " ".join(b.text for b in draft.blocks)
+    assert "Energieffektivisera" in joined and "klimatkrav" in joined and "vägledning" not in joined
+
+
+def test_a_wheel_install_imports_a_contract(tmp_path, deployment):
+    """Every data file the importer reads is package data: the wheel, installed on its own (not editable),
+    drafts a profile from a contract."""
+    import shutil
+
+    root = Path(__file__).resolve().parent.parent
+    source, wheels, site = tmp_path / "source", tmp_path / "wheels", tmp_path / "site"
+    # a clean copy of the source: a build/ folder left in the checkout would hide a file missing from package data
+    shutil.copytree(root, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", ".cache",
+                                                                "__pycache__", "*.db", "feeds", "profiles", "bench"))
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run(pip + ["wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(source)], check=True,
+                   cwd=tmp_path, capture_output=True, timeout=300)
+    wheel = next(wheels.glob("fundbot-*.whl"))
+    subprocess.run(pip + ["install", "--no-deps", "--target", str(site), str(wheel)], check=True, capture_output=True,
+                   timeout=300)
+    env = dict(__import__("os").environ, PYTHONPATH=str(site))
+    where = subprocess.run([sys.executable, "-c", "import matcher; print(matcher.__file__)"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, check=True).stdout
+    assert where.startswith(str(site))  # the installed wheel, not the checkout
+    assert (site / "matcher/data/municipalities.csv").is_file() and (site / "matcher/templates/base.html").is_file()
+    proc = subprocess.run([sys.executable, "-m", "matcher.cli", "profile", "import", str(CONTRACT), "--city",
+                           "skelleftea", "--force", "--config", str(deployment.config)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    profile = Profile.model_validate(tomllib.loads((deployment.root / "profiles/skelleftea.toml").read_text()))
+    assert profile.eligibility.county == "Västerbottens län" and len(profile.needs) >= 10

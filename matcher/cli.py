@@ -171,7 +171,8 @@ def cmd_run(args) -> int:
     dep = _load(args)
     store = _open_store(dep)
     out = sys.stderr if args.json else sys.stdout
-    channels = build_channels(out, dep.settings)
+    # a terminal gets a few lines per call and where the rest is; -v the whole explanation
+    channels = build_channels(out, dep.settings, full=args.verbose > 0)
     embedder = _embedder(dep.settings, dep.resolve(dep.settings.matcher.cache_dir), _progress)
     # one cycle at a time on a store: a second `run` (or a `serve` job) waits, then gives up with the reason
     with store.cycle_lock(dep.settings.store.lock_wait_seconds, notify=lambda m: print(f"fundbot: {m}", file=sys.stderr)):

@@ -192,10 +192,10 @@ def record(work: Path | None = None) -> dict[str, str]:
             env = dict(os.environ, GOLDEN_SLACK_TOKEN=slack.token, GOLDEN_SLACK_HOOK=f"{hooks.url}/slack",
                        GOLDEN_TEAMS_HOOK=f"{hooks.url}/teams", NO_PROXY="127.0.0.1", no_proxy="127.0.0.1")
             out: dict[str, str] = {}
-            out["console/cycle-1.txt"] = _cli(work, env, "run", "--once", "--offline")
+            out["console/cycle-1.txt"] = _cli(work, env, "run", "--once", "--offline", "-v")  # the whole digests
             page = work / CHANGED[0]
             page.write_text(page.read_text(encoding="utf-8").replace(CHANGED[1], CHANGED[2]), encoding="utf-8")
-            out["console/cycle-2.txt"] = _cli(work, env, "run", "--once", "--offline")
+            out["console/cycle-2.txt"] = _cli(work, env, "run", "--once", "--offline", "-v")
             out["slack/messages.json"] = _json({channel: [
                 {k: m[k] for k in ("text", "blocks", "metadata")} | {"threaded": bool(m.get("thread_ts"))}
                 for m in messages] for channel, messages in sorted(slack.messages.items())})

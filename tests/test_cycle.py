@@ -24,6 +24,9 @@ def test_offline_cycle_twice(deployment):
     assert "Finansieringsförslag för Norrby kommun" in first.stderr
     assert "Sista dag:" in first.stderr and "Relevans:" in first.stderr and "Behov norrby-N1" in first.stderr
     assert "https://ec.europa.eu/" in first.stderr
+    # a terminal gets a few lines per call and where the rest is; -v (below) the whole explanation
+    assert "fundbot suggest --city norrby" in first.stderr and "Varför:" not in first.stderr
+    assert "senast sedd 2026-11-20" in first.stderr
 
     second = deployment.cli("run", "--once", "--offline", "--json", check=True)
     again = json.loads(second.stdout)
@@ -31,6 +34,17 @@ def test_offline_cycle_twice(deployment):
     assert again["deliveries"] == {"sent": 0, "pending": 0, "failed": 0}
     assert again["embedded"] == 0
     assert "Finansieringsförslag" not in second.stderr
+    # -v: the whole digest (the need's text, the quote that shows the fit), on a store of its own
+    import re
+    import subprocess
+    import sys
+
+    config = deployment.root / "verbose.toml"
+    config.write_text(re.sub(r'(?m)^url = ".*"$', 'url = "sqlite:///verbose.db"', deployment.config.read_text()))
+    full = subprocess.run([sys.executable, "-m", "matcher.cli", "run", "--once", "--offline", "-v", "--config",
+                           str(config)], capture_output=True, text=True, cwd=deployment.root, timeout=300)
+    assert full.returncode == 0, full.stderr
+    assert "Varför:" in full.stdout and "fundbot suggest --city" not in full.stdout
 
 
 def test_calls_past_their_deadline_are_not_suggested(deployment):

@@ -113,10 +113,11 @@ class Channels:
     """The channels of a deployment: each ``[[channels]]`` entry opened once,
     by its kind's constructor; why one cannot run here is kept and said once."""
 
-    def __init__(self, stream, settings=None, environ=None, *, kinds: dict[str, type] | None = None):
+    def __init__(self, stream, settings=None, environ=None, *, kinds: dict[str, type] | None = None,
+                 full: bool = True):
         import os
 
-        self.stream, self.settings = stream, settings
+        self.stream, self.settings, self.full = stream, settings, full  # full: whole digests on the console
         self.environ = os.environ if environ is None else environ
         self.kinds = kinds  # None: every kind this version has (a test may bring its own)
         self._open: dict[str, Channel | NotConfigured] = {}
@@ -165,8 +166,8 @@ def kinds() -> dict[str, type]:
     return {c.kind: c for c in (ConsoleChannel, SlackChannel, SlackWebhookChannel, TeamsChannel, EmailChannel)}
 
 
-def build_channels(stream, settings=None, environ=None) -> Channels:
-    return Channels(stream, settings, environ)
+def build_channels(stream, settings=None, environ=None, *, full: bool = True) -> Channels:
+    return Channels(stream, settings, environ, full=full)
 
 
 __all__ = ["Channel", "ChannelBlocked", "ChannelError", "Channels", "Confirm", "Digest", "DigestItem", "NotConfigured",

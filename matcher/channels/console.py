@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 from zoneinfo import ZoneInfo
 
+from ..models import COORDINATION
 from . import Digest, Notice, SendResult
 from .text import labels, notice_text, seen_note, stage_note
 
@@ -35,6 +36,30 @@ def format_digest(digest: Digest, width: int = 100) -> str:
     return "\n".join(lines) + "\n"
 
 
+def format_brief(digest: Digest) -> str:
+    """The digest in a few lines per call — title; funder, deadline, relevance
+    and need; link — and where the full explanation is: what a terminal shows
+    of a run with many cities (``-v`` shows :func:`format_digest`)."""
+    t = labels(digest.language)
+    zone = ZoneInfo(digest.timezone)
+    head = t["header"].format(name=digest.city_name) + " — " + t["n_suggestions"].format(n=len(digest.items))
+    lines = [head]
+    joint = digest.city_id == COORDINATION  # an item names the cities it fits, not one need
+    for n, item in enumerate(digest.items, 1):
+        deadline = item.deadline.astimezone(zone).strftime("%Y-%m-%d %H:%M") if item.deadline else t["rolling"]
+        lines.append(f"  {n}. {item.title}")
+        seen = f" · {seen_note(item.seen_on, digest.language)}" if item.seen_on else ""
+        lines.append(f"     {item.funder} · {t['deadline']}: {deadline}"
+                     f"{stage_note(item.stage, item.status, digest.language)}{seen} · {t['relevance']}: "
+                     f"{item.score:.2f}" + ("" if joint else f" · {t['need']} {item.need_id}"))
+        if joint:
+            lines.append(f"     {item.need_text}")
+        if item.url:
+            lines.append(f"     {item.url}")
+    lines.append("  " + (t["more_all"] if joint else t["more"].format(city=digest.city_id)))
+    return "\n".join(lines) + "\n"
+
+
 def format_notice(notice: Notice) -> str:
     """A follow-up as plain text: its line, and the call's address below it."""
     text = notice_text(notice)
@@ -50,9 +75,10 @@ class ConsoleChannel:
 
     def __init__(self, spec, channels):
         self.stream = channels.stream
+        self.full = channels.full  # the whole explanation, or a few lines per call (`run` without -v)
 
     def send(self, digest: Digest, confirm) -> SendResult:
-        self.stream.write(format_digest(digest) + "\n")
+        self.stream.write((format_digest(digest) if self.full else format_brief(digest)) + "\n")
         self.stream.flush()
         ids = [i.delivery_id for i in digest.items]
         confirm(ids, None)

@@ -16,7 +16,10 @@ WORDS = {
         "header_more": "Finansieringsförslag för {name} ({part}/{parts})",
         "deadline": "Sista dag", "rolling": "löpande / ej angiven",
         "relevance": "Relevans", "need": "Behov", "funder": "Finansiär", "caveats": "Att kontrollera",
-        "why": "Varför", "forthcoming": "öppnar snart",
+        "why": "Varför", "forthcoming": "öppnar snart", "n_suggestions": "{n} förslag",
+        "more": "Hela förklaringen (behovet, citatet, villkor att kontrollera): fundbot suggest --city {city}, "
+                "eller fundbot run -v",
+        "more_all": "Hela förklaringen: fundbot run -v",
         "relevant": "Relevant", "not_relevant": "Inte relevant", "apply": "Vi söker",
         "footer": "Ändra kanal, takt eller tröskel i er profil (profiles/{city}.toml, [[channels]]) "
                   "eller kontakta den som driver fundbot.",
@@ -28,7 +31,10 @@ WORDS = {
         "header_more": "Funding suggestions for {name} ({part}/{parts})",
         "deadline": "Deadline", "rolling": "rolling / not stated",
         "relevance": "Relevance", "need": "Need", "funder": "Funder", "caveats": "To check",
-        "why": "Why", "forthcoming": "opens soon",
+        "why": "Why", "forthcoming": "opens soon", "n_suggestions": "{n} suggestions",
+        "more": "The full explanation (the need, the quote, conditions to check): fundbot suggest --city {city}, "
+                "or fundbot run -v",
+        "more_all": "The full explanation: fundbot run -v",
         "relevant": "Relevant", "not_relevant": "Not relevant", "apply": "We apply",
         "footer": "Change the channel, cadence or threshold in your profile (profiles/{city}.toml, [[channels]]) "
                   "or ask whoever runs fundbot.",

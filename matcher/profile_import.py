@@ -81,7 +81,6 @@ _OWN = re.compile(r"(?:\b(?:kommunens|stadens|regionens)|[\w-]+\s+(?:kommuns|sta
                   r"^(?:\d{1,2}(?:\.\d{1,2})?\.?\s+)?[A-ZÅÄÖ][\w-]+s)\s+åtaganden\b", re.I)
 # the other parties of a contract: their commitments are never the city's needs
 _OTHERS = re.compile(r"myndighet|viable\s+cities|gemensamma|parternas|aktörernas|näringsliv|regeringen|staten", re.I)
-_TOC_ENTRY = re.compile(r"(?:\.{3,}|…+|\s)\s*\d{1,3}$")  # a table-of-contents line ends with its page number
 _PAGE_NUMBER = re.compile(r"(?:sida\s+)?\d{1,3}(?:\s*(?:av|/|\(|of)\s*\d{1,3}\)?)?|[-–]\s*\d{1,3}\s*[-–]", re.I)
 # words hyphenated across a line break are joined again — not "gång- och cykelvägar"
 _HYPHENATED = re.compile(r"(\w)-[ \t]*\n[ \t]*(?!(?:och|eller|samt|respektive|som)\b)([a-zåäöé])")
@@ -146,6 +145,20 @@ def read_contract(path: Path) -> str:
     return text
 
 
+def _page_reference(line: str, *, leaders_only: bool = False) -> bool:
+    """Whether ``line`` ends as a table-of-contents entry does: a page number
+    of 1–3 digits after dot leaders ("....", "……") or, unless
+    ``leaders_only``, after a space.  Read from the end, in one pass: a line
+    is feed-like text of any length (a run of dots made a pattern quadratic)."""
+    head = line.rstrip("0123456789")
+    if not 1 <= len(line) - len(head) <= 3:
+        return False
+    body = head.rstrip()
+    if leaders_only:
+        return body.endswith(("....", "……"))
+    return body != head or body.endswith(("...", "…"))
+
+
 def _furniture(pages: list[list[str]]) -> set[str]:
     """Running headers and footers: lines that open or close at least three
     pages (digits aside, so "Sida 3" and "Sida 4" are one), or — in a text
@@ -179,7 +192,7 @@ def _lines(text: str) -> list[str]:
         for line in page:
             if _PAGE_NUMBER.fullmatch(line) or (line and re.sub(r"\d+", "#", line.lower()) in furniture):
                 continue
-            if re.search(r"(?:\.{4,}|…{2,})\s*\d{1,3}$", line):  # "3. Nordby kommuns åtaganden ........ 12"
+            if _page_reference(line, leaders_only=True):  # "3. Nordby kommuns åtaganden ........ 12"
                 continue
             out.append(line)
         out.append("")
@@ -239,10 +252,10 @@ def _own_heading(lines: list[str], kommun: str | None) -> int | None:
     genitive — the municipality's, not the agencies' or Viable Cities' — and
     is followed by text, not by more headings (a table of contents)."""
     def toc_like(i: int) -> bool:
-        if _TOC_ENTRY.search(lines[i]) and not _COMMITMENT.match(lines[i]):
+        if _page_reference(lines[i]) and not _COMMITMENT.match(lines[i]):
             return True
         following = [line for line in lines[i + 1:i + 12] if line][:4]
-        return len(following) >= 3 and sum(1 for line in following if _TOC_ENTRY.search(line)) >= 3
+        return len(following) >= 3 and sum(1 for line in following if _page_reference(line)) >= 3
 
     for i, line in enumerate(lines):
         if not line or len(line) > 120 or line.endswith(".") or not _COMMITMENTS.search(line):

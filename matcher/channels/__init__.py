@@ -16,7 +16,7 @@ from typing import Callable, ClassVar, Protocol
 
 from ..config import ChannelSpec
 from ..errors import ChannelBlocked, ChannelError, NotConfigured
-from .text import FIELD_LIMITS, cut, lifecycle_words, seen_note, stage_note
+from .text import FIELD_LIMITS, cut
 
 
 @dataclass(frozen=True)
@@ -171,4 +171,4 @@ def build_channels(stream, settings=None, environ=None, *, full: bool = True) ->
 
 
 __all__ = ["Channel", "ChannelBlocked", "ChannelError", "Channels", "Confirm", "Digest", "DigestItem", "NotConfigured",
-           "Notice", "SendResult", "build_channels", "cut", "field", "lifecycle_words", "seen_note", "stage_note"]
+           "Notice", "SendResult", "build_channels", "cut", "field"]

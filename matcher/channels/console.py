@@ -10,6 +10,13 @@ from . import Digest, Notice, SendResult
 from .text import labels, notice_text, seen_note, stage_note
 
 
+def _when(item, digest: Digest, t: dict, zone: ZoneInfo) -> str:
+    """The deadline with its stage, and the day the source last listed the call."""
+    deadline = item.deadline.astimezone(zone).strftime("%Y-%m-%d %H:%M") if item.deadline else t["rolling"]
+    seen = f" · {seen_note(item.seen_on, digest.language)}" if item.seen_on else ""
+    return deadline + stage_note(item.stage, item.status, digest.language) + seen
+
+
 def format_digest(digest: Digest, width: int = 100) -> str:
     """The digest as plain text (also the text part of an e-mail)."""
     t = labels(digest.language)
@@ -17,13 +24,9 @@ def format_digest(digest: Digest, width: int = 100) -> str:
     head = t["header"].format(name=digest.city_name)
     lines = [head, "=" * len(head)]
     for n, item in enumerate(digest.items, 1):
-        deadline = item.deadline.astimezone(zone).strftime("%Y-%m-%d %H:%M") if item.deadline else t["rolling"]
-        status = stage_note(item.stage, item.status, digest.language)
-        if item.seen_on:
-            status += f" · {seen_note(item.seen_on, digest.language)}"
         lines.append(f"{n}. {item.title}")
         lines.append(f"   {t['funder']}: {item.funder}" + (f" · {item.programme}" if item.programme else ""))
-        lines.append(f"   {t['deadline']}: {deadline}{status} · {t['relevance']}: {item.score:.2f}"
+        lines.append(f"   {t['deadline']}: {_when(item, digest, t, zone)} · {t['relevance']}: {item.score:.2f}"
                      + (f" · {item.budget}" if item.budget else ""))
         lines.append(f"   {t['need']} {item.need_id}: {item.need_text}")
         why = textwrap.shorten(item.passage, width=280, placeholder=" …")
@@ -46,11 +49,8 @@ def format_brief(digest: Digest) -> str:
     lines = [head]
     joint = digest.city_id == COORDINATION  # an item names the cities it fits, not one need
     for n, item in enumerate(digest.items, 1):
-        deadline = item.deadline.astimezone(zone).strftime("%Y-%m-%d %H:%M") if item.deadline else t["rolling"]
         lines.append(f"  {n}. {item.title}")
-        seen = f" · {seen_note(item.seen_on, digest.language)}" if item.seen_on else ""
-        lines.append(f"     {item.funder} · {t['deadline']}: {deadline}"
-                     f"{stage_note(item.stage, item.status, digest.language)}{seen} · {t['relevance']}: "
+        lines.append(f"     {item.funder} · {t['deadline']}: {_when(item, digest, t, zone)} · {t['relevance']}: "
                      f"{item.score:.2f}" + ("" if joint else f" · {t['need']} {item.need_id}"))
         if joint:
             lines.append(f"     {item.need_text}")

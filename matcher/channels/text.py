@@ -16,7 +16,7 @@ WORDS = {
         "header_more": "Finansieringsförslag för {name} ({part}/{parts})",
         "deadline": "Sista dag", "rolling": "löpande / ej angiven",
         "relevance": "Relevans", "need": "Behov", "funder": "Finansiär", "caveats": "Att kontrollera",
-        "why": "Varför", "forthcoming": "öppnar snart", "n_suggestions": "{n} förslag",
+        "why": "Varför", "n_suggestions": "{n} förslag",
         "more": "Hela förklaringen (behovet, citatet, villkor att kontrollera): fundbot suggest --city {city}, "
                 "eller fundbot run -v",
         "more_all": "Hela förklaringen: fundbot run -v",
@@ -31,7 +31,7 @@ WORDS = {
         "header_more": "Funding suggestions for {name} ({part}/{parts})",
         "deadline": "Deadline", "rolling": "rolling / not stated",
         "relevance": "Relevance", "need": "Need", "funder": "Funder", "caveats": "To check",
-        "why": "Why", "forthcoming": "opens soon", "n_suggestions": "{n} suggestions",
+        "why": "Why", "n_suggestions": "{n} suggestions",
         "more": "The full explanation (the need, the quote, conditions to check): fundbot suggest --city {city}, "
                 "or fundbot run -v",
         "more_all": "The full explanation: fundbot run -v",

@@ -19,14 +19,7 @@ from ..models import CallRecord, StoredCall
 from ..safety import redact
 from .outbox import COORDINATION, KINDS, OutboxRow, OutboxStore
 from .schema import DIALECT_WORDS, MIGRATIONS, SCHEMA_VERSION
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _dt(value: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(value) if value else None
+from .stamps import _dt, _iso
 
 
 @dataclass

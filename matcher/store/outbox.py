@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 
 from ..models import COORDINATION  # noqa: F401 - the addressee of the coordination rows
+from ..safety import redact
+from .stamps import _dt, _iso
 
 KINDS = ("suggestion", "change", "reminder", "joint")
 
@@ -58,14 +60,6 @@ class OutboxRow:
             return True
         wait = dt.timedelta(minutes=min(2 ** self.attempts, 360))
         return now - self.last_attempt >= wait
-
-
-def _iso(value: dt.datetime) -> str:
-    return value.isoformat()  # as the rest of the store writes times
-
-
-def _dt(value: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(value) if value else None
 
 
 def _row(r) -> OutboxRow:
@@ -131,8 +125,6 @@ class OutboxStore:
         self._mark(ids, "pending", now, error)  # stays in the outbox for the next cycle
 
     def _mark(self, ids: list[int], status: str, now: dt.datetime, error: str | None) -> None:
-        from ..safety import redact
-
         if not ids:
             return
         error = redact(error)  # an error may quote a webhook URL or a token: never kept
@@ -188,8 +180,6 @@ class OutboxStore:
 
     def block_channel(self, channel: str, city: str, error: str | None, now: dt.datetime | None) -> None:
         """Stop (``now``) or release (``now=None``) a channel after a permanent error."""
-        from ..safety import redact
-
         error = redact(error)
         with self.engine.begin() as conn:
             conn.execute(text("DELETE FROM channel_state WHERE channel = :ch AND city = :c"), {"ch": channel, "c": city})

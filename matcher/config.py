@@ -219,6 +219,8 @@ class CityInfo(_Strict):
     name: str
     language: Literal["sv", "en"] = "sv"
     goals: str | None = None
+    # a "twin" of the 2025/26 round names the older contract city it works with (its profile id)
+    twin_of: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]*$")
 
     @field_validator("id")
     @classmethod

@@ -334,6 +334,7 @@ def create_app(web: WebApp) -> Starlette:
     routes = [
         Route("/", home),
         Route("/static/fundbot.css", css),
+        Route("/favicon.ico", lambda request: Response(status_code=204, headers=HEADERS)),
         Route("/c/{token}", city_page, methods=["GET"]),
         Route("/c/{token}/status", city_status, methods=["POST"]),
         Route("/ics/{token}/fundbot.ics", calendar, methods=["GET"]),

@@ -11,6 +11,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import sys
 
 from .errors import ConfigError, FundbotError
@@ -99,6 +100,17 @@ def build_parser() -> argparse.ArgumentParser:
     mark.add_argument("decision", choices=["applying", "relevant", "not-relevant"])
     mark.add_argument("--who", default=None, help="who decided (default: the login name)")
 
+    web = sub.add_parser("web", parents=[common], help="the live web view (city pages, feedback, coordinators)")
+    web.add_argument("--host", default=None, help="bind address (default [web] host, 127.0.0.1)")
+    web.add_argument("--port", type=_positive, default=None, help="port (default [web] port, 8080)")
+
+    link = sub.add_parser("link", parents=[common], help="a city's signed web link (to hand out)")
+    link.add_argument("--city", required=True, metavar="ID")
+    link.add_argument("--rotate", action="store_true", help="withdraw every earlier link of this city first")
+
+    forget = sub.add_parser("forget", parents=[common], help="erase one person's names and notes from the pipeline")
+    forget.add_argument("--who", required=True, metavar="NAME", help="the name as typed (owner or who changed)")
+
     st = sub.add_parser("store", parents=[common], help="the database")
     ssub = st.add_subparsers(dest="store_command", metavar="ACTION", required=True)
     cp = ssub.add_parser("copy", parents=[common], help="copy this deployment's store to another database")
@@ -158,6 +170,14 @@ def _open_store(dep):
 
 def cmd_check(args) -> int:
     dep = _load(args)
+    w = dep.settings.web
+    if w.enabled or w.base_url:
+        from .web.links import load_secret
+
+        try:
+            load_secret(os.environ, w.secret_env)
+        except FundbotError as exc:
+            print(f"warning: {args.config}: [web]: {exc}", file=sys.stderr)
     print(f"ok: {args.config}: {len(dep.sources)} sources, {len(dep.profiles)} profiles, "
           f"{sum(len(p.needs) for p in dep.profiles)} needs")
     return 0
@@ -206,6 +226,52 @@ def cmd_serve(args) -> int:
         log.warning("%s", reason)
     embedder = _embedder(dep.settings, dep.resolve(dep.settings.matcher.cache_dir), lambda m: log.info("%s", m))
     return serve(dep, store, embedder, channels, offline=args.offline)
+
+
+def cmd_web(args) -> int:
+    from .web.run import build, run
+
+    dep = _load(args)
+    store = _open_store(dep)
+    cache = dep.resolve(dep.settings.matcher.cache_dir)
+    app = build(dep, store, lambda: _embedder(dep.settings, cache, lambda m: log.info("%s", m)))
+    w = dep.settings.web
+    host, port = args.host or w.host, args.port or w.port
+    print(f"fundbot web: http://{host}:{port}/ (a city's link: fundbot link --city ID)", file=sys.stderr, flush=True)
+    run(app, host, port, access_log=args.verbose > 0)
+    return 0
+
+
+def cmd_link(args) -> int:
+    from .web.links import rotate
+    from .web.run import signer
+
+    dep = _load(args)
+    profile = dep.profile(args.city)
+    store = _open_store(dep)
+    sign = signer(dep, store)
+    if args.rotate:
+        gen = rotate(store, profile.city.id)
+        print(f"{profile.city.name}: every earlier link withdrawn (generation {gen})", file=sys.stderr)
+    import datetime as dt
+
+    w = dep.settings.web
+    now = dt.datetime.now(dt.timezone.utc)
+    base = w.base_url or f"http://{w.host}:{w.port}/"
+    page = sign.make("page", profile.city.id, now=now, days=w.link_days)
+    ics = sign.make("ics", profile.city.id, now=now, days=w.link_days)
+    print(f"{base}c/{page}")
+    print(f"{base}ics/{ics}/fundbot.ics")
+    print(f"valid {w.link_days} days", file=sys.stderr)
+    return 0
+
+
+def cmd_forget(args) -> int:
+    dep = _load(args)
+    store = _open_store(dep)
+    n = store.forget(args.who)
+    print(f"{n} pipeline entries no longer name {args.who!r} (statuses kept)")
+    return 0
 
 
 def cmd_suggest(args) -> int:
@@ -471,7 +537,7 @@ def cmd_store(args) -> int:
     return 0 if report.consistent else 1
 
 
-COMMANDS = {"store": cmd_store, "serve": cmd_serve, "report": cmd_report, "profile": cmd_profile, "mark": cmd_mark, "run": cmd_run, "suggest": cmd_suggest, "status": cmd_status, "check": cmd_check, "eval": cmd_eval,
+COMMANDS = {"web": cmd_web, "link": cmd_link, "forget": cmd_forget, "store": cmd_store, "serve": cmd_serve, "report": cmd_report, "profile": cmd_profile, "mark": cmd_mark, "run": cmd_run, "suggest": cmd_suggest, "status": cmd_status, "check": cmd_check, "eval": cmd_eval,
             "source": cmd_source}
 
 

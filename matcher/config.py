@@ -158,6 +158,36 @@ class CoordinationSettings(_Strict):
     channels: list[ChannelSpec] = []
 
 
+class WebSettings(_Strict):
+    """`fundbot web` (and the web view inside `serve`): where it listens, the
+    address people reach it at (digests carry signed links only when it is
+    set), and the names of the environment variables holding its secrets."""
+
+    enabled: bool = False                     # serve runs the web view too
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    base_url: str | None = None               # e.g. "https://fundbot.kommun.se/" behind the reverse proxy
+    secret_env: str = "FUNDBOT_WEB_SECRET"    # signs every link (HMAC-SHA256); at least 32 characters
+    coordinator_token_env: str = "FUNDBOT_WEB_COORDINATOR_TOKEN"  # the coordinators' credential
+    link_days: int = Field(120, ge=1, le=3650)    # a city's page link lives this long
+    action_days: int = Field(60, ge=1, le=3650)   # an action link (relevant, not relevant, we apply)
+    retention_months: int = Field(24, ge=1, le=240)  # owners, notes and names kept after a call's last deadline
+    search_top: int = Field(10, ge=1, le=50)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_base(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError("must be an absolute http(s) address without query or fragment, "
+                             "e.g. \"https://fundbot.kommun.se/\"")
+        return value if value.endswith("/") else value + "/"
+
+
 class Settings(_Strict):
     feeds: str = "feeds"
     profiles: str = "profiles"
@@ -170,6 +200,7 @@ class Settings(_Strict):
     slack: SlackSettings = SlackSettings()
     email: EmailSettings = EmailSettings()
     coordination: CoordinationSettings = CoordinationSettings()
+    web: WebSettings = WebSettings()
 
     @field_validator("timezone")
     @classmethod

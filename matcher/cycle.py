@@ -416,13 +416,30 @@ def deliver_cycle(dep: Deployment, store: Store, embedder: Embedder, channels: C
         thresholds = [c.min_score for c in profile.channels if c.min_score is not None]
         floor = min(thresholds) if thresholds else dep.settings.matcher.min_score
         report.matches += sum(1 for m in city_matches if m.score >= floor and m.eligibility != "ineligible")
-    delivery = Delivery(dep, store, channels, clock, report, cadences)
+    delivery = Delivery(dep, store, channels, clock, report, cadences, links=_links(dep, store, channels, clock, report))
     delivery.follow_ups(changes)
     delivery.coordination(embedder, matches, pool)
     delivery.suggestions(matches, {c.id: c for c in pool}, notices=notices)
     report.deliveries["pending"] = len(store.deliveries(status="pending"))
+    from .retention import expire
+
+    if cleared := expire(dep, store, clock.now):
+        report.notices.append(f"retention: names and notes cleared from {cleared} pipeline entries "
+                              f"(calls ended more than {dep.settings.web.retention_months} months ago)")
     store.finish_run(run_id, dt.datetime.now(dt.timezone.utc), report.as_dict())
     return report
+
+
+def _links(dep: Deployment, store: Store, channels: Channels, clock: Clock, report: CycleReport):
+    """The web view's signed links for the digests, when ``[web] base_url`` is
+    set; without the secret the digests go out without links (and say why)."""
+    from .web.links import digest_links
+
+    try:
+        return digest_links(dep.settings, store, channels.environ, clock.now)
+    except FundbotError as exc:
+        report.notices.append(f"digests go out without web links: {exc}")
+        return None
 
 
 __all__ = ["Clock", "CycleReport", "FundbotError", "deliver_cycle", "make_clock", "run_cycle"]

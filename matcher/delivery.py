@@ -57,6 +57,7 @@ class Delivery:
     clock: "Clock"
     report: "CycleReport"
     cadences: set[str] | None = None
+    links: object | None = None  # matcher.web.links.DigestLinks when [web] base_url is set
 
     # --- the steps ------------------------------------------------------------------------------
 
@@ -176,8 +177,9 @@ class Delivery:
                     continue  # not due yet; stays in the outbox
                 items = [item for d in pending if (item := self._item(d, calls, by_call)) is not None]
                 if items:
+                    page = self.links.page(city) if self.links is not None else None
                     self._send_digest(channel, spec, Digest(city, profile.city.name, profile.city.language,
-                                                            tuple(items), dep.settings.timezone))
+                                                            tuple(items), dep.settings.timezone, page_url=page))
 
     # --- parts of the steps ---------------------------------------------------------------------------
 
@@ -194,7 +196,8 @@ class Delivery:
             delivery_id=d.id, title=call.record.title, funder=call.record.funder, url=safe_url(call.record.url),
             deadline=deadline, status=call.status(at), score=m.score, need_id=m.need_id, need_text=m.need_text,
             passage=m.passage, programme=call.record.programme, budget=call.record.budget, caveats=m.caveats,
-            stage=call.stage(deadline), seen_on=call.seen_on)
+            stage=call.stage(deadline), seen_on=call.seen_on,
+            actions=self.links.actions(d.city, d.call_id) if self.links is not None else ())
 
     def _say(self, text: str) -> None:
         if text not in self.report.notices:

@@ -40,7 +40,7 @@ def handle_block_actions(payload: dict, store, *, client=None, language: str = "
         if delivery is None:
             log.warning("button for an unknown suggestion %r ignored", action.get("value"))
             continue
-        store.add_mark(delivery.city, delivery.call_id, mark, who, now)
+        store.add_mark(delivery.city, delivery.call_id, mark, who, now, via="slack")
         done.append((delivery.city, delivery.call_id, mark))
         lang = (language_of(delivery.city) if language_of else None) or language
         text = DONE.get(lang, DONE["en"])[mark] + (f" (<@{user['id']}>)" if user.get("id") else "")

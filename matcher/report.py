@@ -197,6 +197,24 @@ ICS_TEXT = {"sv": {"deadline": "Sista dag", "relevance": "Relevans", "caveats": 
 
 
 def write_ics(path: Path, city: str, data: dict, reminder_days: int, lang: str = "sv") -> int:
+    """The city's calendar as a file (see :func:`ics_bytes`)."""
+    body, n = ics_bytes(city, data, reminder_days, lang)
+    path.write_bytes(body)
+    return n
+
+
+def city_data(dep: Deployment, store: Store, city: str) -> dict:
+    """What :func:`ics_bytes` reads, for one city, from the last cycle's ranking (no model needed)."""
+    from .suggest import reference_at
+
+    at = reference_at(dep, store)
+    matches = {city: [{"call_id": m.call_id, "score": m.score, "need_id": m.need_id, "eligibility": m.eligibility,
+                       "caveats": m.detail.get("caveats", [])} for m in store.saved_matches(city).get(city, [])]}
+    calls = {c.id: c for c in store.calls(include_gone=True, ids={m["call_id"] for m in matches[city]})}
+    return {"matches": matches, "calls": calls, "threshold": dep.settings.matcher.min_score, "at": at}
+
+
+def ics_bytes(city: str, data: dict, reminder_days: int, lang: str = "sv") -> tuple[bytes, int]:
     """The city's calendar (through the icalendar library): a deadline event,
     with a reminder, per call it is offered, in ``lang``."""
     from icalendar import Alarm, Calendar, Event
@@ -233,8 +251,7 @@ def write_ics(path: Path, city: str, data: dict, reminder_days: int, lang: str =
         alarm.add("description", call.record.title)
         event.add_component(alarm)
         cal.add_component(event)
-    path.write_bytes(cal.to_ical())
-    return n
+    return cal.to_ical(), n
 
 
 def slug(text: str) -> str:

@@ -247,6 +247,11 @@ def serve(dep, store, embedder, channels, *, offline: bool = False) -> int:
         log.info("Slack buttons are off: set %s to an app-level token to receive clicks",
                  dep.settings.slack.app_token_env)
 
+    if dep.settings.web.enabled:
+        from .web.run import build, run_in_thread
+
+        run_in_thread(build(dep, store, lambda: embedder), dep.settings.web.host, dep.settings.web.port)
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("serving %d sources and %d cities; jobs: %s", len(dep.sources), len(dep.profiles),

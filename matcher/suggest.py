@@ -11,15 +11,16 @@ from .store import Store
 
 
 def suggestions(store: Store, profile: Profile, *, top: int = 10,
-                timezone: str = "Europe/Stockholm") -> list[dict] | None:
-    """The city's ranking as of the last cycle (None if it was never ranked)."""
+                timezone: str = "Europe/Stockholm", hidden: bool = False) -> list[dict] | None:
+    """The city's ranking as of the last cycle (None if it was never ranked);
+    the calls it marked not relevant only with ``hidden``."""
     at = store.reference_at(timezone)
     if at is None:
         return None
     marks = store.marks(profile.city.id)
     # the ranking's own order (expected grade), without the calls the city marked not relevant
     rows = [m for m in store.saved_matches(profile.city.id).get(profile.city.id, [])
-            if marks.get(m.call_id) != "not-relevant"][:top]
+            if hidden or marks.get(m.call_id) != "not-relevant"][:top]
     calls = {c.id: c for c in store.calls(include_gone=True, ids=[r.call_id for r in rows])}
     needs = {n.id: n for n in profile.needs}
     out = []

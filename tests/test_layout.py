@@ -30,6 +30,8 @@ NEVER = {
     "delivery": {"cycle", "report", "suggest", "serve", "cli", "sources"},
     "cycle": {"report", "suggest", "serve", "cli"},
     "config": {"store", "channels", "delivery", "cycle", "rank", "report", "suggest", "serve", "cli"},
+    # the web view reads the store and ranks a search like a cycle does; it fetches and delivers nothing
+    "web": {"delivery", "sources", "serve", "cli"},
 }
 EXEMPT = {
     "sources/show.py": {"cycle"},  # `fundbot source show` runs one source the way a cycle does

@@ -226,7 +226,7 @@ def test_migrations_on_postgresql_create_the_same_tables(pg_url):
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"))}
         score = conn.execute(text("SELECT data_type FROM information_schema.columns "
                                   "WHERE table_name = 'matches' AND column_name = 'score'")).scalar_one()
-    assert {"calls", "call_events", "vectors", "outbox", "source_state", "matches", "runs", "marks",
+    assert {"calls", "call_events", "vectors", "outbox", "source_state", "matches", "runs", "pipeline",
             "channel_state", "meta"} <= tables
     assert score == "double precision"
     s.close()

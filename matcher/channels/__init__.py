@@ -36,6 +36,8 @@ class DigestItem:
     caveats: tuple[str, ...] = ()  # eligibility conditions the profile does not answer
     stage: str = ""  # what ``deadline`` is (models.STAGES)
     seen_on: dt.date | None = None  # the day the funder's source last listed the call (its evidence)
+    # signed web links (relevant / not-relevant / applying → address), when [web] base_url is set
+    actions: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Digest:
     language: str
     items: tuple[DigestItem, ...]
     timezone: str = "Europe/Stockholm"
+    page_url: str | None = None  # the city's signed web page, when [web] base_url is set
 
     def within_limits(self, title: int | None = None, text: int | None = None) -> "Digest":
         """The digest with every item's text fields cut to ``FIELD_LIMITS``

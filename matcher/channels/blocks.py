@@ -21,7 +21,10 @@ def escape(text: str | None) -> str:
     return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def item_blocks(item: DigestItem, digest: Digest) -> list[dict]:
+def item_blocks(item: DigestItem, digest: Digest, url_buttons: bool = False) -> list[dict]:
+    """One suggestion's blocks.  ``url_buttons``: where the item carries the
+    web view's action links, the buttons open them (an incoming webhook may
+    belong to no app that receives clicks)."""
     t = labels(digest.language)
     title = escape(item.title)
     link = f"<{escape(item.url)}|{cut(title, 500)}>" if item.url else f"*{cut(title, 500)}*"
@@ -44,6 +47,11 @@ def item_blocks(item: DigestItem, digest: Digest) -> list[dict]:
         caveats = f"{t['caveats']}: " + escape("; ".join(item.caveats))
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": cut(caveats, MAX_SECTION)}]})
     value = str(item.delivery_id)
+    if url_buttons and item.actions:
+        blocks.append({"type": "actions", "block_id": f"fundbot-{item.delivery_id}", "elements": [
+            {"type": "button", "action_id": f"fundbot_link_{a.replace('-', '_')}", "url": url,
+             "text": {"type": "plain_text", "text": t["actions"][a]}} for a, url in item.actions]})
+        return blocks
     blocks.append({"type": "actions", "block_id": f"fundbot-{item.delivery_id}", "elements": [
         {"type": "button", "action_id": "fundbot_relevant", "value": value,
          "text": {"type": "plain_text", "text": t["relevant"]}},
@@ -55,7 +63,7 @@ def item_blocks(item: DigestItem, digest: Digest) -> list[dict]:
     return blocks
 
 
-def digest_messages(digest: Digest) -> list[tuple[list[DigestItem], list[dict], str]]:
+def digest_messages(digest: Digest, url_buttons: bool = False) -> list[tuple[list[DigestItem], list[dict], str]]:
     """The digest as one or more messages: (items, blocks, fallback text).
     A digest too long for one message is split between items, never inside one."""
     t = labels(digest.language)
@@ -67,9 +75,11 @@ def digest_messages(digest: Digest) -> list[tuple[list[DigestItem], list[dict], 
         blocks: list[dict] = [{"type": "header", "text": {"type": "plain_text", "text": cut(header, MAX_HEADER)}}]
         for item in items:
             blocks.append({"type": "divider"})
-            blocks.extend(item_blocks(item, digest))
-        blocks.append({"type": "context", "elements": [
-            {"type": "mrkdwn", "text": escape(t["footer"].format(city=digest.city_id))}]})
+            blocks.extend(item_blocks(item, digest, url_buttons))
+        footer = escape(t["footer"].format(city=digest.city_id))
+        if digest.page_url:
+            footer = f"<{escape(digest.page_url)}|{escape(t['page'])}> · " + footer
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]})
         fallback = cut(header + ": " + "; ".join(escape(i.title) for i in items), 3000)
         assert len(blocks) <= MAX_BLOCKS
         out.append((items, blocks, fallback))

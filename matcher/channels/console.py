@@ -36,6 +36,10 @@ def format_digest(digest: Digest, width: int = 100) -> str:
             lines.append(f"   {t['caveats']}: " + "; ".join(item.caveats))
         if item.url:
             lines.append(f"   {item.url}")
+        for action, url in item.actions:
+            lines.append(f"   {t['actions'][action]}: {url}")
+    if digest.page_url:
+        lines.append(f"{t['page']}: {digest.page_url}")
     return "\n".join(lines) + "\n"
 
 
@@ -56,7 +60,8 @@ def format_brief(digest: Digest) -> str:
             lines.append(f"     {item.need_text}")
         if item.url:
             lines.append(f"     {item.url}")
-    lines.append("  " + (t["more_all"] if joint else t["more"].format(city=digest.city_id)))
+    lines.append("  " + (f"{t['page']}: {digest.page_url}" if digest.page_url else
+                         t["more_all"] if joint else t["more"].format(city=digest.city_id)))
     return "\n".join(lines) + "\n"
 
 

@@ -25,7 +25,8 @@ def html_digest(digest: Digest) -> str:
             deadline += f" · {seen_note(item.seen_on, digest.language)}"
         items.append({"url": item.url, "title": item.title, "funder": item.funder, "deadline": deadline,
                       "relevance": round(item.score * 100), "need": item.need_text, "passage": item.passage,
-                      "caveats": "; ".join(item.caveats)})
+                      "caveats": "; ".join(item.caveats),
+                      "actions": [(labels(digest.language)["actions"][a], url) for a, url in item.actions]})
     return environment().get_template("email.html").render(t=labels(digest.language), digest=digest, items=items)
 
 

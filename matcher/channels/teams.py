@@ -43,8 +43,11 @@ def item_blocks(digest: Digest, item: DigestItem) -> list[dict]:
     if item.caveats:
         body.append({"type": "TextBlock", "wrap": True, "color": "Warning",
                      "text": plain(cut(f"{t['caveats']}: " + "; ".join(item.caveats), LIMITS["caveats"]))})
-    if item.url:
-        body.append({"type": "ActionSet", "actions": [{"type": "Action.OpenUrl", "title": "↗", "url": item.url}]})
+    actions = [{"type": "Action.OpenUrl", "title": "↗", "url": item.url}] if item.url else []
+    # the web view's action links open a confirmation page (a GET there changes nothing)
+    actions += [{"type": "Action.OpenUrl", "title": t["actions"][a], "url": url} for a, url in item.actions]
+    if actions:
+        body.append({"type": "ActionSet", "actions": actions})
     return body
 
 
@@ -75,6 +78,9 @@ def card(digest: Digest, items: list[DigestItem]) -> dict:
                          "text": plain(t["header"].format(name=digest.city_name))}]
     for item in items:
         body += item_blocks(digest, item)
+    if digest.page_url:
+        body.append({"type": "ActionSet", "actions": [{"type": "Action.OpenUrl", "title": t["page"],
+                                                       "url": digest.page_url}]})
     body.append({"type": "TextBlock", "wrap": True, "isSubtle": True, "size": "Small",
                  "text": plain(t["footer"].format(city=digest.city_id))})
     return {"type": "message", "attachments": [{

@@ -21,6 +21,8 @@ WORDS = {
                 "eller fundbot run -v",
         "more_all": "Hela förklaringen: fundbot run -v",
         "relevant": "Relevant", "not_relevant": "Inte relevant", "apply": "Vi söker",
+        "page": "Er sida i fundbot (filtrera, sök, markera, ansvarig och anteckning)",
+        "actions": {"relevant": "Relevant", "not-relevant": "Inte relevant", "applying": "Vi söker"},
         "footer": "Ändra kanal, takt eller tröskel i er profil (profiles/{city}.toml, [[channels]]) "
                   "eller kontakta den som driver fundbot.",
         "months": ["januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti", "september",
@@ -36,6 +38,8 @@ WORDS = {
                 "or fundbot run -v",
         "more_all": "The full explanation: fundbot run -v",
         "relevant": "Relevant", "not_relevant": "Not relevant", "apply": "We apply",
+        "page": "Your page in fundbot (filter, search, mark, owner and note)",
+        "actions": {"relevant": "Relevant", "not-relevant": "Not relevant", "applying": "We apply"},
         "footer": "Change the channel, cadence or threshold in your profile (profiles/{city}.toml, [[channels]]) "
                   "or ask whoever runs fundbot.",
         "months": ["January", "February", "March", "April", "May", "June", "July", "August", "September",

@@ -35,7 +35,7 @@ class SlackWebhookChannel:
 
     def send(self, digest: Digest, confirm) -> SendResult:
         sent: list[int] = []
-        for items, blocks, fallback in digest_messages(digest):
+        for items, blocks, fallback in digest_messages(digest, url_buttons=True):
             ids = [i.delivery_id for i in items]
             rest = tuple(i.delivery_id for i in digest.items if i.delivery_id not in sent)
             try:

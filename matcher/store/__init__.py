@@ -18,6 +18,7 @@ from ..errors import StoreError
 from ..models import CallRecord, StoredCall
 from ..safety import redact
 from .outbox import COORDINATION, KINDS, OutboxRow, OutboxStore
+from .pipeline import STATUSES, Entry, PipelineStore
 from .schema import DIALECT_WORDS, MIGRATIONS, SCHEMA_VERSION
 from .stamps import _dt, _iso
 
@@ -148,7 +149,7 @@ class CycleLock:
             self._fh = None
 
 
-class Store(OutboxStore):
+class Store(OutboxStore, PipelineStore):
     def __init__(self, url: str):
         self.url = url
         try:
@@ -576,31 +577,6 @@ class Store(OutboxStore):
         if last is None:
             return None
         return dt.datetime.combine(dt.date.fromisoformat(last["today"]), dt.time(12), ZoneInfo(zone))
-
-    # --- marks (feedback) --------------------------------------------------------
-
-    MARKS = ("applying", "relevant", "not-relevant")
-
-    def add_mark(self, city: str, call_id: int, mark: str, who: str | None, now: dt.datetime) -> None:
-        if mark not in self.MARKS:
-            raise ValueError(f"unknown mark {mark!r} (known: {', '.join(self.MARKS)})")
-        with self.engine.begin() as conn:
-            conn.execute(text("INSERT INTO marks (city, call_id, mark, who, at) VALUES (:c, :id, :m, :w, :t)"),
-                         {"c": city, "id": call_id, "m": mark, "w": who, "t": _iso(now)})
-
-    def marks_by_city(self) -> dict[str, dict[int, str]]:
-        """Every city's :meth:`marks`, in one query."""
-        out: dict[str, dict[int, str]] = {}
-        with self.engine.connect() as conn:
-            for r in conn.execute(text("SELECT city, call_id, mark FROM marks ORDER BY id")):
-                out.setdefault(r.city, {})[r.call_id] = r.mark
-        return out
-
-    def marks(self, city: str) -> dict[int, str]:
-        """Each call's latest mark for the city."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(text("SELECT call_id, mark FROM marks WHERE city = :c ORDER BY id"), {"c": city})
-            return {r.call_id: r.mark for r in rows}
 
     # --- runs ---------------------------------------------------------------------
 

@@ -27,10 +27,10 @@ TABLES: list[tuple[str, tuple[str, ...]]] = [
     ("matches", ("city", "call_id")),
     ("outbox", ("id",)),
     ("channel_state", ("channel", "city")),
-    ("marks", ("id",)),
+    ("pipeline", ("id",)),
     ("runs", ("id",)),
 ]
-SERIAL = {"calls", "call_events", "outbox", "marks", "runs"}
+SERIAL = {"calls", "call_events", "outbox", "pipeline", "runs"}
 BATCH = 1000
 
 

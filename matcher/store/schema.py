@@ -8,11 +8,14 @@ from __future__ import annotations
 
 DIALECT_WORDS = {
     # rows copied with their ids: SQLite's AUTOINCREMENT follows by itself, PostgreSQL's sequence is set past them
-    "sqlite": {"pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "blob": "BLOB", "real": "REAL", "reset_outbox_ids": "SELECT 1"},
+    "sqlite": {"pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "blob": "BLOB", "real": "REAL", "reset_outbox_ids": "SELECT 1",
+               "reset_pipeline_ids": "SELECT 1"},
     # PostgreSQL's REAL is 4 bytes: a score would come back as 0.9782999753952026
     "postgresql": {"pk": "BIGSERIAL PRIMARY KEY", "blob": "BYTEA", "real": "DOUBLE PRECISION",
                    "reset_outbox_ids": "SELECT setval(pg_get_serial_sequence('outbox', 'id'),"
-                                       " COALESCE((SELECT MAX(id) FROM outbox), 0) + 1, false)"},
+                                       " COALESCE((SELECT MAX(id) FROM outbox), 0) + 1, false)",
+                   "reset_pipeline_ids": "SELECT setval(pg_get_serial_sequence('pipeline', 'id'),"
+                                         " COALESCE((SELECT MAX(id) FROM pipeline), 0) + 1, false)"},
 }
 
 MIGRATIONS: list[list[str]] = [
@@ -187,6 +190,30 @@ MIGRATIONS: list[list[str]] = [
         "{reset_outbox_ids}",
         "DROP TABLE deliveries",
         "CREATE INDEX outbox_status ON outbox (status, city, channel)",
+    ],
+    # 9: the pipeline — a status, an owner and a note per city and call, each change with who, when and how;
+    # the older marks carried over as statuses (relevant → interesting, applying → preparing)
+    [
+        """CREATE TABLE pipeline (
+            id {pk},
+            city TEXT NOT NULL,
+            call_id INTEGER NOT NULL REFERENCES calls (id),
+            status TEXT NOT NULL CHECK (status IN ('new', 'interesting', 'preparing', 'submitted', 'granted',
+                                                   'rejected', 'not-relevant')),
+            owner TEXT,
+            note TEXT,
+            who TEXT,
+            via TEXT NOT NULL DEFAULT 'mark',
+            at TEXT NOT NULL
+        )""",
+        """INSERT INTO pipeline (id, city, call_id, status, who, via, at)
+           SELECT id, city, call_id,
+               CASE mark WHEN 'relevant' THEN 'interesting' WHEN 'applying' THEN 'preparing' ELSE 'not-relevant' END,
+               who, 'mark', at
+           FROM marks""",
+        "{reset_pipeline_ids}",
+        "DROP TABLE marks",
+        "CREATE INDEX pipeline_city_call ON pipeline (city, call_id, id)",
     ],
 ]
 

@@ -1,0 +1,1 @@
+"""The web view: signed links, the city's page, feedback, the coordinators' view."""

@@ -177,8 +177,8 @@ class WebSettings(_Strict):
     @field_validator("base_url")
     @classmethod
     def _http_base(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
+        if value is None or not value.strip():
+            return None  # "" in the shipped config: no links in digests
         from urllib.parse import urlsplit
 
         parts = urlsplit(value)

@@ -241,7 +241,7 @@ def serve(dep, store, embedder, channels, *, offline: bool = False) -> int:
         from .interactions import start_socket_mode
 
         languages = {p.city.id: p.city.language for p in dep.profiles}
-        start_socket_mode(app_token, client, store, languages.get)
+        start_socket_mode(app_token, client, store, languages.get, dep=dep, embedder=embedder)
         log.info("listening for Slack button clicks (Socket Mode)")
     elif client is not None:
         log.info("Slack buttons are off: set %s to an app-level token to receive clicks",

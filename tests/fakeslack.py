@@ -19,6 +19,8 @@ class FakeSlack:
         self.messages: dict[str, list[dict]] = {}  # channel → messages (oldest first)
         self.faults: dict[str, list[str]] = {}  # method → queued faults ("429", "500", "drop", "error:x", "slow:s")
         self.calls: list[tuple[str, dict]] = []
+        self.members: dict[str, set[str]] = {}  # channel → user ids (users.conversations)
+        self.homes: dict[str, dict] = {}  # user → the App Home view published (views.publish)
         self.posted = threading.Event()  # set whenever a message is stored
         self.lock = threading.Lock()
         self._ts = 0.0  # message timestamps are real time, as Slack's are
@@ -138,6 +140,25 @@ class FakeSlack:
         found = [dict(m, metadata=m["metadata"] if include else None) for m in reversed(self.messages[channel])
                  if float(m["ts"]) > oldest and not m.get("thread_ts")]
         return {"ok": True, "messages": found, "has_more": False, "response_metadata": {"next_cursor": ""}}
+
+    def api_users_conversations(self, p: dict) -> dict:
+        """One page per call (limit), with a cursor, as Slack pages it."""
+        user = p.get("user")
+        ids = sorted(c for c, users in self.members.items() if user in users)
+        start = int(p.get("cursor") or 0)
+        size = int(p.get("limit") or 100)
+        page = ids[start:start + size]
+        nxt = str(start + size) if start + size < len(ids) else ""
+        return {"ok": True, "channels": [{"id": c} for c in page], "response_metadata": {"next_cursor": nxt}}
+
+    def api_views_publish(self, p: dict) -> dict:
+        view = p.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        if not p.get("user_id") or (view or {}).get("type") != "home" or len(view.get("blocks") or []) > 100:
+            return {"ok": False, "error": "invalid_arguments"}
+        self.homes[p["user_id"]] = view
+        return {"ok": True, "view": view}
 
     # --- for tests ----------------------------------------------------------------------
 

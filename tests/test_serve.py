@@ -79,3 +79,39 @@ def test_status_shows_the_next_run_of_each_job(deployment):
     assert "schedule (fundbot serve):" in text and "digests:weekly" in text
     assert "norrby:console:-" in text and "nothing sent yet" in text  # channel health, before any run
     assert status["channels"]["norrby:console:-"]["state"] == "idle"
+
+
+def test_serve_runs_the_web_view_when_enabled(deployment, monkeypatch):
+    """[web] enabled: `serve` answers on its port beside the scheduler, from the same store."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = deployment.config.read_text() + (f'\n[web]\nenabled = true\nport = {port}\n'
+                                              'secret_env = "FUNDBOT_TEST_WEB_SECRET"\n')
+    deployment.config.write_text(config)
+    monkeypatch.setenv("FUNDBOT_TEST_WEB_SECRET", "w" * 40)
+    deployment.cli("run", "--once", "--offline", check=True)
+    link = deployment.cli("link", "--city", "norrby", check=True).stdout.split()[0]
+    assert link.startswith(f"http://127.0.0.1:{port}/c/")
+    cmd = [sys.executable, "-m", "matcher.cli", "serve", "--offline", "--config", str(deployment.config)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=deployment.root)
+    try:
+        deadline = time.monotonic() + 60
+        body = None
+        while time.monotonic() < deadline and body is None:
+            assert proc.poll() is None
+            try:
+                with urllib.request.urlopen(link, timeout=5) as r:
+                    body = r.read().decode()
+            except OSError:
+                time.sleep(0.3)
+        assert body and "Finansieringsförslag för Norrby kommun" in body
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stderr.close()

@@ -327,3 +327,78 @@ def test_socket_mode_listener_acks_every_request_and_records_clicks(slack):
     assert socket.acks == ["env-1", "env-2", "env-3"]  # every envelope acknowledged, even the odd ones
     assert store.marks("norrby")[store.delivery(first).call_id] == "relevant"
     assert "Marked relevant" in json.dumps(server.messages["C0NORRBY"][0]["blocks"])  # in the city's language
+
+
+def test_the_slash_command_answers_with_the_channels_citys_best_calls(slack):
+    """`/fundbot <text>` over Socket Mode (the `slash_commands` envelope as the
+    Slack docs give it: command, text, channel_id, user_id): the answer rides
+    on the acknowledgement, seen only by the person who asked."""
+    from slack_sdk import WebClient
+    from slack_sdk.socket_mode.request import SocketModeRequest
+
+    from matcher.embed import make_embedder
+    from matcher.interactions import make_listener
+    from matcher.store import Store
+
+    deployment, server = slack
+    run(deployment)
+    dep = deployment.load()
+    store = Store(dep.store_url)
+    web = WebClient(token=server.token, base_url=server.base_url)
+    listener = make_listener(store, web, dep=dep, embedder=make_embedder("hashing", deployment.root))
+
+    class Socket:
+        def __init__(self):
+            self.answers = []
+
+        def send_socket_mode_response(self, response) -> None:
+            self.answers.append((response.envelope_id, response.payload))
+
+    socket = Socket()
+
+    def ask(text: str, channel: str = "C0NORRBY", envelope: str = "e1") -> dict:
+        listener(socket, SocketModeRequest.from_dict({"type": "slash_commands", "envelope_id": envelope, "payload": {
+            "command": "/fundbot", "text": text, "channel_id": channel, "user_id": "U0ANNA"}}))
+        assert socket.answers[-1][0] == envelope
+        return socket.answers[-1][1]
+
+    answer = ask("innovationsupphandling klimatkrav <!channel>")
+    assert answer["response_type"] == "ephemeral"
+    assert "Norrby kommun" in answer["text"] and "<!channel>" not in json.dumps(answer)  # escaped
+    calls = [b for b in answer["blocks"][1:] if b["type"] == "section"]
+    assert calls and all("Relevans" in b["text"]["text"] for b in calls)
+    assert "Skriv vad ni söker" in ask("", envelope="e2")["text"]
+    assert "hör inte till någon stad" in ask("laddning", channel="C0OTHER", envelope="e3")["text"]
+    store.close()
+
+
+def test_the_app_home_tab_shows_the_list_of_the_users_cities(slack):
+    from slack_sdk import WebClient
+    from slack_sdk.socket_mode.request import SocketModeRequest
+
+    from matcher.interactions import make_listener
+    from matcher.store import Store
+
+    deployment, server = slack
+    run(deployment)
+    dep = deployment.load()
+    store = Store(dep.store_url)
+    web = WebClient(token=server.token, base_url=server.base_url)
+    server.members = {"C0NORRBY": {"U0ANNA"}, "C0SUNNANA": {"U0PER"}}
+    listener = make_listener(store, web, dep=dep, embedder=None)
+
+    class Socket:
+        acks: list = []
+
+        def send_socket_mode_response(self, response) -> None:
+            self.acks.append(response.envelope_id)
+
+    for n, user in enumerate(("U0ANNA", "U0NOBODY")):
+        listener(Socket(), SocketModeRequest.from_dict({"type": "events_api", "envelope_id": f"h{n}", "payload": {
+            "event": {"type": "app_home_opened", "user": user, "tab": "home"}}}))
+    home = json.dumps(server.homes["U0ANNA"], ensure_ascii=False)
+    assert "Aktuella förslag för Norrby kommun" in home and "Sunnanå" not in home
+    title = json.loads(deployment.cli("suggest", "--city", "norrby", "--json", check=True).stdout)["suggestions"][0]
+    assert title["title"][:40] in home
+    assert "inte med i någon stads" in json.dumps(server.homes["U0NOBODY"], ensure_ascii=False)
+    store.close()

@@ -17,6 +17,38 @@ SECRET = "b" * 48
 HOSTILE = '<img src=x onerror="alert(1)"><script>alert(2)</script>Utlysning'
 
 
+# The WCAG 2.1 AA checks a machine can make on a rendered page: the page's language (3.1.1), one h1 and
+# headings in order (1.3.1), every form control labelled (1.3.1, 4.1.2), text contrast ≥ 4.5:1 against
+# the background it is drawn on (1.4.3), no positive tabindex (2.4.3), a skip link to the main content (2.4.1).
+A11Y = """() => {
+  const bad = [];
+  if (!document.documentElement.lang) bad.push('no lang');
+  if (document.querySelectorAll('h1').length !== 1) bad.push('h1 count');
+  let last = 0;
+  for (const h of document.querySelectorAll('h1,h2,h3,h4,h5,h6')) {
+    const n = +h.tagName[1]; if (n > last + 1) bad.push('heading jump ' + h.tagName); last = n; }
+  for (const el of document.querySelectorAll('input:not([type=hidden]),select,textarea')) {
+    const named = (el.id && document.querySelector('label[for="' + el.id + '"]')) || el.closest('label')
+      || el.getAttribute('aria-label');
+    if (!named) bad.push('unlabelled ' + el.name); }
+  for (const el of document.querySelectorAll('[tabindex]')) if (+el.getAttribute('tabindex') > 0) bad.push('tabindex');
+  const skip = document.querySelector('a[href="#main"]');
+  if (!skip || !document.getElementById('main')) bad.push('no skip link');
+  const rgb = s => (s.match(/[\\d.]+/g) || []).map(Number);
+  const lum = c => { const v = c.slice(0, 3).map(x => { x /= 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+  const bg = el => { for (let e = el; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c; } return [255, 255, 255]; };
+  for (const el of document.querySelectorAll('body *')) {
+    if (![...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+    const st = getComputedStyle(el); if (st.display === 'none' || st.visibility === 'hidden') continue;
+    if (el.classList.contains('skip')) continue;  // off screen until focused
+    const a = lum(rgb(st.color)), b = lum(bg(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) bad.push('contrast ' + ratio.toFixed(2) + ' ' + el.tagName + ' ' + el.className); }
+  return bad; }"""
+
+
 def _chromium() -> str:
     path = shutil.which("chromium") or "/usr/bin/chromium"
     if not shutil.os.path.exists(path):
@@ -113,6 +145,10 @@ def test_a_city_works_its_list_in_the_browser(served):
         assert "Anna Berg" in page.locator(f"#call-{call_id}").inner_text()
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390
+        page.goto(link)
+        assert page.evaluate(A11Y) == []  # what a machine can check of WCAG 2.1 AA
+        page.goto(token)
+        assert page.evaluate(A11Y) == []
         browser.close()
     assert errors == []
     # the next digest changes: a reminder for the call the city now prepares an application for

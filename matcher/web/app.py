@@ -165,34 +165,24 @@ class WebApp:
                                                   at=format_date(entry.at, lang, zone)) if entry else ""}
 
     def search(self, city: str, q: str) -> list[dict]:
-        """Free text ranked against the open calls for the city, the same way
-        as its needs are (the same explanation: the passage, eligibility)."""
-        from ..config import Need
-        from ..cycle import Clock, match_all, open_calls, stale_after
-        from ..suggest import reference_at
+        """Free text ranked against the open calls for the city (:mod:`matcher.search`)."""
+        from ..safety import safe_url
+        from ..search import search_calls
 
         profile = self.profiles[city]
-        at = reference_at(self.dep, self.store)
-        calls = open_calls(self.store, Clock(now=self.clock(), at=at), stale_after(self.dep))
-        if not calls:
-            return []
-        probe = profile.model_copy(update={"needs": (Need(id=f"{city}-search", text=q, weight=3),)})
-        matches, _ = match_all(self.dep, self.store, self.embedder(), calls, profiles=(probe,))
-        by_id = {c.id: c for c in calls}
+        hits = search_calls(self.dep, self.store, self.embedder(), profile, q, top=self.dep.settings.web.search_top,
+                            now=self.clock())
         lang, zone = profile.city.language, self.dep.settings.timezone
         pipeline = self.store.pipeline(city).get(city, {})
         out = []
-        from ..safety import safe_url
-
-        for m in matches.get(city, [])[: self.dep.settings.web.search_top]:
-            c = by_id[m.call_id]
-            deadline = c.next_deadline(at)
+        for h in hits:
+            c, m = h.call, h.match
             r = {"call_id": c.id, "title": c.record.title, "url": safe_url(c.record.url), "funder": c.record.funder,
-                 "stage": c.stage(deadline) or None, "status": c.status(at),
+                 "stage": c.stage(h.deadline) or None, "status": c.status(h.at),
                  "seen_on": c.seen_on.isoformat() if c.seen_on else None, "score": m.score, "need_text": q,
                  "need_id": "", "passage": m.passage,
                  "eligibility": {"status": m.eligibility, "reasons": list(m.reasons), "caveats": list(m.caveats)}}
-            out.append(self.item(r, deadline, pipeline.get(c.id), lang, zone, "", city))
+            out.append(self.item(r, h.deadline, pipeline.get(c.id), lang, zone, "", city))
         return out
 
 

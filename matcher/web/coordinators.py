@@ -64,6 +64,24 @@ def coordinator_routes(web) -> list[Route]:
                             path="/coord", max_age=8 * 3600)
         return response
 
+    cache: dict = {}
+
+    def combined(names: dict) -> tuple[list, list]:
+        """The report's joint opportunities and gaps, worked out once per cycle (the last run's id)."""
+        last = web.store.last_run()
+        if web.embedder_factory is None or last is None or web.store.reference_at(web.dep.settings.timezone) is None:
+            return [], []
+        if cache.get("run") != last["id"]:
+            from ..report import collect
+
+            data = collect(web.dep, web.store, web.embedder())
+            joint = [{"title": data["calls"][o.call_id].record.title, "funder": o.funder,
+                      "cities": ", ".join(names.get(x, x) for x in o.cities)} for o in data["joint"]]
+            gaps = [{"city": names.get(g.city, g.city), "need": g.need_text, "weight": g.weight,
+                     "relevance": g.best_relevance} for g in data["gaps"]]
+            cache.update(run=last["id"], joint=joint, gaps=gaps)
+        return cache["joint"], cache["gaps"]
+
     def overview(lang: str) -> dict:
         from ..suggest import reference_at
 
@@ -89,17 +107,7 @@ def coordinator_routes(web) -> list[Route]:
                              "cities": [{"name": names[e.city], "status": t["statuses"][e.status],
                                          "contact": e.owner or e.who or ""} for e in sorted(es, key=lambda e: e.city)]})
         pipeline.sort(key=lambda r: (-r["preparing"], -len(r["cities"]), r["title"]))
-        joint, gaps = [], []
-        if web.embedder_factory is not None and web.store.reference_at(web.dep.settings.timezone) is not None:
-            from ..report import collect
-
-            data = collect(web.dep, web.store, web.embedder())
-            for o in data["joint"]:
-                c = data["calls"][o.call_id]
-                joint.append({"title": c.record.title, "funder": o.funder,
-                              "cities": ", ".join(names.get(x, x) for x in o.cities)})
-            gaps = [{"city": names.get(g.city, g.city), "need": g.need_text, "weight": g.weight,
-                     "relevance": g.best_relevance} for g in data["gaps"]]
+        joint, gaps = combined(names)
         at = reference_at(web.dep, web.store).date().isoformat()
         return {"pipeline": pipeline, "joint": joint, "gaps": gaps, "at": at}
 

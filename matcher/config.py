@@ -617,4 +617,9 @@ def load(config_path: str | Path = "config.toml") -> Deployment:
         warnings.append(f"{settings.feeds}: no source files (*.toml)")
     if not profiles:
         warnings.append(f"{settings.profiles}: no city profiles (*.toml)")
+    known = {p.city.id for p in profiles}
+    for p in profiles:
+        if p.city.twin_of and p.city.twin_of not in known:
+            warnings.append(f"{settings.profiles}/{p.city.id}.toml: city.twin_of names {p.city.twin_of!r}, "
+                            "which has no profile here")
     return Deployment(path, settings, tuple(sources), tuple(profiles), tuple(warnings))

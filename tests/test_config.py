@@ -163,3 +163,17 @@ def test_a_database_password_in_the_config_is_refused(deployment):
     assert "store.url" in proc.stderr and "PGPASSWORD" in proc.stderr and "hunter2" not in proc.stderr
     deployment.config.write_text(re.sub(r'(?m)^url = ".*"$', 'url = "postgresql://fundbot@db.example/fundbot"', text))
     assert deployment.cli("check").returncode == 0
+
+
+def test_a_twin_names_its_older_city_and_an_unknown_one_is_a_warning(deployment):
+    from matcher import config
+
+    path = deployment.root / "profiles/sunnana.toml"
+    path.write_text(path.read_text().replace('language = "sv"', 'language = "sv"\ntwin_of = "norrby"'))
+    dep = config.load(deployment.config)
+    assert dep.profile("sunnana").city.twin_of == "norrby" and dep.warnings == ()
+    path.write_text(path.read_text().replace('twin_of = "norrby"', 'twin_of = "nowhere"'))
+    assert any("twin_of names 'nowhere'" in w for w in config.load(deployment.config).warnings)
+    path.write_text(path.read_text().replace('twin_of = "nowhere"', 'twin_of = "Nowhere Town"'))
+    proc = deployment.cli("check")
+    assert proc.returncode == 2 and "twin_of" in proc.stderr

@@ -88,6 +88,8 @@ def test_a_get_on_an_action_link_changes_nothing_and_a_post_needs_the_csrf_token
     csrf = re.search(r'name=csrf value="([0-9a-f]+)"', r.text).group(1)
     assert web.post(f"/a/{token}", data={"who": "Anna", "csrf": "0" * 64}).status_code == 403
     assert store.pipeline("norrby") == {}
+    nameless = web.post(f"/a/{token}", data={"who": " ", "csrf": csrf})
+    assert nameless.status_code == 400 and "Skriv ditt namn" in nameless.text and store.pipeline("norrby") == {}
     done = web.post(f"/a/{token}", data={"who": "Anna Berg", "csrf": csrf})
     assert done.status_code == 200 and "förbereder ansökan" in done.text
     entry = store.pipeline("norrby")["norrby"][call_id]

@@ -280,23 +280,25 @@ def create_app(web: WebApp) -> Starlette:
         return {"call": call, "profile": profile, "status": status, "status_word": t["statuses"][status],
                 "page": f"/c/{web.link('page', g.city)}"}
 
-    async def action_confirm(request: Request) -> Response:
+    async def action_of(request: Request):
+        """(token, grant, view) of an action link; view None when it opens nothing."""
         token = request.path_params["token"]
         g = grant(token, "act")
-        view = g and await run_in_threadpool(action_view, g, token)
-        if not view:
-            return web.denied()
+        return token, g, (g and await run_in_threadpool(action_view, g, token))
+
+    def confirm_page(request: Request, token: str, view: dict, code: int = 200, error: str | None = None):
         lang = view["profile"].city.language
-        t = words(lang)
         form, nonce = web.with_csrf(request, token)
-        response = web.page("web_confirm.html", lang, title=t["confirm_title"].format(action=view["status_word"]),
-                            token=token, csrf=form, error=None, **view)
-        return web.set_nonce(response, nonce)
+        title = words(lang)["confirm_title"].format(action=view["status_word"])
+        return web.set_nonce(web.page("web_confirm.html", lang, code, title=title, token=token, csrf=form,
+                                      error=error, **view), nonce)
+
+    async def action_confirm(request: Request) -> Response:
+        token, _, view = await action_of(request)
+        return confirm_page(request, token, view) if view else web.denied()
 
     async def action_do(request: Request) -> Response:
-        token = request.path_params["token"]
-        g = grant(token, "act")
-        view = g and await run_in_threadpool(action_view, g, token)
+        token, g, view = await action_of(request)
         if not view:
             return web.denied()
         lang = view["profile"].city.language
@@ -307,9 +309,7 @@ def create_app(web: WebApp) -> Starlette:
             return web.page("web_message.html", lang, 403, title=t["denied_title"], text=t["bad_form"], back=None)
         who = (fields.get("who") or "").strip()
         if len(who) < 2:
-            form, nonce = web.with_csrf(request, token)
-            return web.set_nonce(web.page("web_confirm.html", lang, 400, title=t["confirm_title"].format(
-                action=view["status_word"]), token=token, csrf=form, error=t["need_name"], **view), nonce)
+            return confirm_page(request, token, view, 400, t["need_name"])
         await run_in_threadpool(web.store.set_status, g.city, g.call_id, status=view["status"], who=who,
                                 now=web.clock(), via="web")
         log.info("web: %s set call %s to %s (action link)", g.city, g.call_id, view["status"])

@@ -182,6 +182,8 @@ def test_the_coordinators_view_needs_its_credential_and_shows_the_pipeline(web):
     r = web.post("/coord/login", data={"csrf": csrf, "credential": COORD})
     assert r.status_code == 200 and "2 städer förbereder ansökan" in r.text
     assert "Anna Berg" in r.text and "Per Holm" in r.text
+    assert re.search(r"<b>\d+</b>öppna utlysningar från \d+ finansiärer", r.text)
+    assert "<td>Norrby kommun</td><td>" in r.text and "Finansieringsgap" in r.text
 
 
 def test_forget_and_retention_clear_names_but_keep_statuses(web):

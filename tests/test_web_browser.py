@@ -14,6 +14,7 @@ import time
 import pytest
 
 SECRET = "b" * 48
+COORD = "coordinators-key-" + "k" * 20
 HOSTILE = '<img src=x onerror="alert(1)"><script>alert(2)</script>Utlysning'
 
 
@@ -79,7 +80,8 @@ def served(deployment, monkeypatch):
     first = deployment.cli("run", "--once", "--offline", "-v", check=True).stdout
     dep = deployment.load()
     store = Store(dep.store_url)
-    app = WebApp(dep, store, SECRET.encode(), embedder_factory=lambda: make_embedder("hashing", deployment.root))
+    app = WebApp(dep, store, SECRET.encode(), embedder_factory=lambda: make_embedder("hashing", deployment.root),
+                 coordinator_token=COORD)
     server = uvicorn.Server(uvicorn.Config(create_app(app), log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -149,6 +151,15 @@ def test_a_city_works_its_list_in_the_browser(served):
         assert page.evaluate(A11Y) == []  # what a machine can check of WCAG 2.1 AA
         page.goto(token)
         assert page.evaluate(A11Y) == []
+        # the coordinators sign in and see who prepares what
+        base = link.split("/c/")[0]
+        page.goto(base + "/coord")
+        assert page.url.endswith("/coord/login") and page.evaluate(A11Y) == []
+        page.fill("#credential", COORD)
+        with page.expect_navigation():
+            page.click("form button[type=submit]")
+        text = page.locator("main").inner_text()
+        assert "Anna Berg" in text and "förbereder ansökan" in text and page.evaluate(A11Y) == []
         browser.close()
     assert errors == []
     # the next digest changes: a reminder for the call the city now prepares an application for

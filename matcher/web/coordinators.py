@@ -70,7 +70,7 @@ def coordinator_routes(web) -> list[Route]:
         """The report's joint opportunities and gaps, worked out once per cycle (the last run's id)."""
         last = web.store.last_run()
         if web.embedder_factory is None or last is None or web.store.reference_at(web.dep.settings.timezone) is None:
-            return [], []
+            return [], [], {}
         if cache.get("run") != last["id"]:
             from ..report import collect
 
@@ -79,8 +79,14 @@ def coordinator_routes(web) -> list[Route]:
                       "cities": ", ".join(names.get(x, x) for x in o.cities)} for o in data["joint"]]
             gaps = [{"city": names.get(g.city, g.city), "need": g.need_text, "weight": g.weight,
                      "relevance": g.best_relevance} for g in data["gaps"]]
-            cache.update(run=last["id"], joint=joint, gaps=gaps)
-        return cache["joint"], cache["gaps"]
+            at, threshold = data["at"], data["threshold"]
+            counts = {city: sum(1 for m in rows if m["score"] >= threshold and m["eligibility"] != "ineligible")
+                      for city, rows in data["matches"].items()}
+            numbers = {"open": sum(1 for c in data["calls"].values() if c.status(at) != "closed"),
+                       "funders": len({c.record.funder for c in data["calls"].values() if c.status(at) != "closed"}),
+                       "counts": counts}
+            cache.update(run=last["id"], joint=joint, gaps=gaps, numbers=numbers)
+        return cache["joint"], cache["gaps"], cache["numbers"]
 
     def overview(lang: str) -> dict:
         from ..suggest import reference_at
@@ -107,9 +113,17 @@ def coordinator_routes(web) -> list[Route]:
                              "cities": [{"name": names[e.city], "status": t["statuses"][e.status],
                                          "contact": e.owner or e.who or ""} for e in sorted(es, key=lambda e: e.city)]})
         pipeline.sort(key=lambda r: (-r["preparing"], -len(r["cities"]), r["title"]))
-        joint, gaps = combined(names)
+        joint, gaps, numbers = combined(names)
+        preparing_by_city: dict[str, int] = {}
+        for city, rows in entries.items():
+            preparing_by_city[city] = sum(1 for e in rows.values() if e.status == "preparing")
+        cities = [{"name": names[c], "suggested": (numbers.get("counts") or {}).get(c, 0),
+                   "preparing": preparing_by_city.get(c, 0)} for c in sorted(names, key=names.get)]
         at = reference_at(web.dep, web.store).date().isoformat()
-        return {"pipeline": pipeline, "joint": joint, "gaps": gaps, "at": at}
+        return {"pipeline": pipeline, "joint": joint, "gaps": gaps, "at": at, "cities": cities,
+                "numbers": [(numbers.get("open", 0), t["open_calls"].format(n=numbers.get("funders", 0))),
+                            (len(names), t["cities"].lower()), (len(joint), t["joint"].lower()),
+                            (len(gaps), t["gaps_n"])]}
 
     async def view(request: Request) -> Response:
         if not signed_in(request):

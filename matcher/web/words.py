@@ -38,6 +38,8 @@ WORDS = {
         "contact": "Kontakt", "joint": "Gemensamma möjligheter", "gaps": "Finansieringsgap",
         "cities": "Städer", "calls": "Utlysningar", "overview": "Översikt", "seen": "senast sedd {day}",
         "history": "Historik", "skip": "Hoppa till innehållet",
+        "open_calls": "öppna utlysningar från {n} finansiärer", "gaps_n": "behov utan täckning",
+        "suggested": "Förslag", "preparing_n": "Förbereder ansökan",
     },
     "en": {
         "title": "Funding suggestions for {name}", "as_of": "As of {day}", "filters": "Filter",
@@ -64,6 +66,8 @@ WORDS = {
         "contact": "Contact", "joint": "Joint opportunities", "gaps": "Financing gaps",
         "cities": "Cities", "calls": "Calls", "overview": "Overview", "seen": "last seen {day}",
         "history": "History", "skip": "Skip to content",
+        "open_calls": "open calls from {n} funders", "gaps_n": "needs without cover",
+        "suggested": "Suggestions", "preparing_n": "Preparing an application",
     },
 }
 

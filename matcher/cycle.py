@@ -318,6 +318,25 @@ def docs_for(calls: list[StoredCall]) -> list[CallDoc]:
 KEEP = 100
 
 
+def make_ranker(store: Store, embedder: Embedder, docs: list[CallDoc], chunk_vectors: np.ndarray,
+                anchor: np.ndarray) -> Ranker:
+    """The ranker over ``docs`` (their chunks' vectors given), with the model fitted for this embedder."""
+    from .lexical import cached_counts
+
+    return Ranker(docs, chunk_vectors, anchor_vector=anchor, model=RankerModel.for_embedder(embedder.name),
+                  term_counts=cached_counts(store, [d.full_text for d in docs]) if docs else None)
+
+
+def rank_with(dep: Deployment, store: Store, embedder: Embedder, ranker: Ranker, profiles, need_vectors) -> dict:
+    """Rank for ``profiles`` (their needs' vectors given, in order) with an existing ranker."""
+    from .lexical import cached_counts
+
+    queries = [q for p in profiles for q in need_texts(p)]
+    return ranker.rank_many(list(profiles), need_vectors, limit=max(KEEP, dep.settings.matcher.top),
+                            need_counts=cached_counts(store, queries) if ranker.docs and queries else None,
+                            feedback=feedback_for(store, embedder, profiles))
+
+
 def match_all(dep: Deployment, store: Store, embedder: Embedder, calls: list[StoredCall],
               profiles: tuple[Profile, ...] | None = None) -> tuple[dict[str, list[Match]], int]:
     """Rank ``calls`` for every city.  Returns the matches per city and how
@@ -330,19 +349,12 @@ def match_all(dep: Deployment, store: Store, embedder: Embedder, calls: list[Sto
     texts.append(ANCHOR)
     vectors, embedded = embed_cached(store, embedder, texts)
     pos = sum(len(d.chunks) for d in docs)
-    from .lexical import cached_counts
-
-    ranker = Ranker(docs, vectors[:pos], anchor_vector=vectors[-1], model=RankerModel.for_embedder(embedder.name),
-                    term_counts=cached_counts(store, [d.full_text for d in docs]) if docs else None)
+    ranker = make_ranker(store, embedder, docs, vectors[:pos], vectors[-1])
     per_city = []
     for p in profiles:
         per_city.append(vectors[pos:pos + len(p.needs)])
         pos += len(p.needs)
-    queries = [q for p in profiles for q in need_texts(p)]
-    out = ranker.rank_many(list(profiles), per_city, limit=max(KEEP, dep.settings.matcher.top),
-                           need_counts=cached_counts(store, queries) if docs and queries else None,
-                           feedback=feedback_for(store, embedder, profiles))
-    return out, embedded
+    return rank_with(dep, store, embedder, ranker, profiles, per_city), embedded
 
 
 POSITIVE = {"relevant", "applying"}

@@ -19,20 +19,58 @@ class Hit:
     at: dt.datetime
 
 
-def search_calls(dep, store, embedder, profile, text: str, *, top: int, now: dt.datetime) -> list[Hit]:
-    from .config import Need
-    from .cycle import Clock, match_all, open_calls, stale_after
-    from .suggest import reference_at
+class Searcher:
+    """Search with the call side kept between searches: the open calls, their
+    vectors and the ranker are built once per cycle (the store's last run and
+    the reference day), so a search embeds only its own text."""
 
-    text = " ".join((text or "").split())[:MAX_QUERY]
-    if len(text) < 2:
-        return []
-    at = reference_at(dep, store)
-    calls = open_calls(store, Clock(now=now, at=at), stale_after(dep))
-    if not calls:
-        return []
-    probe = profile.model_copy(update={"needs": (Need(id=f"{profile.city.id}-search", text=text, weight=3),)})
-    matches, _ = match_all(dep, store, embedder, calls, profiles=(probe,))
-    by_id = {c.id: c for c in calls}
-    return [Hit(by_id[m.call_id], m, by_id[m.call_id].next_deadline(at), at)
-            for m in matches.get(profile.city.id, [])[:top]]
+    def __init__(self, dep, store, embedder_factory):
+        import threading
+
+        self.dep, self.store, self.embedder_factory = dep, store, embedder_factory
+        self.lock = threading.Lock()
+        self.key = None
+        self.pool = None  # (ranker, calls by id, at)
+
+    def _pool(self, now: dt.datetime):
+        from .cycle import ANCHOR, Clock, docs_for, make_ranker, open_calls, stale_after
+        from .embed import embed_cached
+        from .suggest import reference_at
+
+        at = reference_at(self.dep, self.store)
+        last = self.store.last_run()
+        key = (last["id"] if last else None, at.isoformat())
+        if key != self.key:
+            calls = open_calls(self.store, Clock(now=now, at=at), stale_after(self.dep))
+            docs = docs_for(calls)
+            texts = [chunk for d in docs for chunk in d.chunks] + [ANCHOR]
+            vectors, _ = embed_cached(self.store, self.embedder_factory(), texts)
+            ranker = make_ranker(self.store, self.embedder_factory(), docs, vectors[:-1], vectors[-1]) if calls else None
+            self.pool, self.key = (ranker, {c.id: c for c in calls}, at), key
+        return self.pool
+
+    def search(self, profile, text: str, *, top: int, now: dt.datetime) -> list[Hit]:
+        from .config import Need
+        from .cycle import rank_with
+        from .embed import embed_cached
+
+        text = " ".join((text or "").split())[:MAX_QUERY]
+        if len(text) < 2:
+            return []
+        with self.lock:  # one ranking at a time: the ranker is shared
+            ranker, by_id, at = self._pool(now)
+            if ranker is None:
+                return []
+            embedder = self.embedder_factory()
+            probe = profile.model_copy(update={"needs": (Need(id=f"{profile.city.id}-search", text=text, weight=3),)})
+            from .rank import need_texts
+
+            vectors, _ = embed_cached(self.store, embedder, need_texts(probe))
+            matches = rank_with(self.dep, self.store, embedder, ranker, (probe,), [vectors])
+        return [Hit(by_id[m.call_id], m, by_id[m.call_id].next_deadline(at), at)
+                for m in matches.get(profile.city.id, [])[:top]]
+
+
+def search_calls(dep, store, embedder, profile, text: str, *, top: int, now: dt.datetime) -> list[Hit]:
+    """One search without a kept call side (Slack's `/fundbot`)."""
+    return Searcher(dep, store, lambda: embedder).search(profile, text, top=top, now=now)

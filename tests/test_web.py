@@ -303,3 +303,23 @@ def test_older_marks_are_carried_into_the_pipeline_by_the_migration(tmp_path):
     assert [e.status for e in history] == ["interesting", "preparing", "not-relevant"]
     assert s.marks("norrby") == {1: "not-relevant"} and history[0].who == "anna"
     s.close()
+
+
+def test_the_kept_call_side_ranks_a_search_exactly_as_a_fresh_match(web):
+    """The web view's Searcher keeps the ranker between searches; what it
+    returns is what ranking the open calls afresh for the text returns."""
+    from matcher.config import Need
+    from matcher.cycle import Clock, match_all, open_calls, stale_after
+    from matcher.suggest import reference_at
+
+    app = web.app_state
+    profile = app.profiles["norrby"]
+    text = "markhälsa och jordbruk"
+    first = app.searcher.search(profile, text, top=10, now=app.clock())
+    again = app.searcher.search(profile, text, top=10, now=app.clock())
+    at = reference_at(app.dep, app.store)
+    calls = open_calls(app.store, Clock(now=app.clock(), at=at), stale_after(app.dep))
+    probe = profile.model_copy(update={"needs": (Need(id="norrby-search", text=text, weight=3),)})
+    fresh = match_all(app.dep, app.store, app.embedder(), calls, profiles=(probe,))[0]["norrby"][:10]
+    assert first and [(h.call.id, round(h.match.score, 9)) for h in first] == \
+        [(m.call_id, round(m.score, 9)) for m in fresh] == [(h.call.id, round(h.match.score, 9)) for h in again]

@@ -66,6 +66,9 @@ class WebApp:
         self.secure = base.startswith("https://") if secure_cookies is None else secure_cookies
         self.profiles = {p.city.id: p for p in dep.profiles}
         self.env = environment()
+        from ..search import Searcher
+
+        self.searcher = Searcher(dep, store, self.embedder)
 
     # --- helpers --------------------------------------------------------------------
 
@@ -167,11 +170,9 @@ class WebApp:
     def search(self, city: str, q: str) -> list[dict]:
         """Free text ranked against the open calls for the city (:mod:`matcher.search`)."""
         from ..safety import safe_url
-        from ..search import search_calls
 
         profile = self.profiles[city]
-        hits = search_calls(self.dep, self.store, self.embedder(), profile, q, top=self.dep.settings.web.search_top,
-                            now=self.clock())
+        hits = self.searcher.search(profile, q, top=self.dep.settings.web.search_top, now=self.clock())
         lang, zone = profile.city.language, self.dep.settings.timezone
         pipeline = self.store.pipeline(city).get(city, {})
         out = []

@@ -243,7 +243,7 @@ def cmd_web(args) -> int:
 
 
 def cmd_link(args) -> int:
-    from .web.links import rotate
+    from .web.links import DigestLinks, rotate
     from .web.run import signer
 
     dep = _load(args)
@@ -258,10 +258,9 @@ def cmd_link(args) -> int:
     w = dep.settings.web
     now = dt.datetime.now(dt.timezone.utc)
     base = w.base_url or f"http://{w.host}:{w.port}/"
-    page = sign.make("page", profile.city.id, now=now, days=w.link_days)
-    ics = sign.make("ics", profile.city.id, now=now, days=w.link_days)
-    print(f"{base}c/{page}")
-    print(f"{base}ics/{ics}/fundbot.ics")
+    links = DigestLinks(sign, base, w.link_days, w.action_days, now)
+    print(links.page(profile.city.id))
+    print(links.calendar(profile.city.id))
     print(f"valid {w.link_days} days", file=sys.stderr)
     return 0
 

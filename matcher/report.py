@@ -58,6 +58,13 @@ T = {
 }
 
 
+def match_rows(saved) -> list[dict]:
+    """A city's saved matches as the report's rows, in the ranking's own order (expected grade)."""
+    return [{"city": m.city, "call_id": m.call_id, "score": m.score, "need_id": m.need_id, "passage": m.passage,
+             "eligibility": m.eligibility, "reasons": m.detail.get("reasons", []),
+             "caveats": m.detail.get("caveats", []), "rank_key": m.rank_key} for m in saved]
+
+
 def collect(dep: Deployment, store: Store, embedder) -> dict:
     from .embed import embed_cached
 
@@ -66,11 +73,7 @@ def collect(dep: Deployment, store: Store, embedder) -> dict:
         raise ValueError("no cycle has run yet: run `fundbot run --once` first")
     zone = ZoneInfo(dep.settings.timezone)
     threshold = dep.settings.matcher.min_score
-    matches: dict[str, list[dict]] = {  # in the ranking's own order (expected grade)
-        city: [{"city": m.city, "call_id": m.call_id, "score": m.score, "need_id": m.need_id, "passage": m.passage,
-                "eligibility": m.eligibility, "reasons": m.detail.get("reasons", []),
-                "caveats": m.detail.get("caveats", []), "rank_key": m.rank_key} for m in saved]
-        for city, saved in sorted(store.saved_matches().items())}
+    matches = {city: match_rows(saved) for city, saved in sorted(store.saved_matches().items())}
     calls = {c.id: c for c in store.calls(include_gone=True, ids={m["call_id"] for ms in matches.values() for m in ms})}
     profiles = list(dep.profiles)
     keys = [(p.city.id, n.id) for p in profiles for n in p.needs]
@@ -208,8 +211,7 @@ def city_data(dep: Deployment, store: Store, city: str) -> dict:
     from .suggest import reference_at
 
     at = reference_at(dep, store)
-    matches = {city: [{"call_id": m.call_id, "score": m.score, "need_id": m.need_id, "eligibility": m.eligibility,
-                       "caveats": m.detail.get("caveats", [])} for m in store.saved_matches(city).get(city, [])]}
+    matches = {city: match_rows(store.saved_matches(city).get(city, []))}
     calls = {c.id: c for c in store.calls(include_gone=True, ids={m["call_id"] for m in matches[city]})}
     return {"matches": matches, "calls": calls, "threshold": dep.settings.matcher.min_score, "at": at}
 

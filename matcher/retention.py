@@ -20,8 +20,7 @@ def expire(dep, store, now: dt.datetime) -> int:
     if not ids:
         return 0
     cutoff = _months_before(now.date(), dep.settings.web.retention_months)
-    ended = {}
-    for c in store.calls(include_gone=True, ids=sorted(ids)):
-        last = max(c.record.deadlines).date() if c.record.deadlines else (c.seen_on or c.last_seen.date())
-        ended[c.id] = last < cutoff
-    return store.expire_personal(ended)
+    def last_day(c) -> dt.date:
+        return max(c.record.deadlines).date() if c.record.deadlines else (c.seen_on or c.last_seen.date())
+
+    return store.expire_personal(c.id for c in store.calls(include_gone=True, ids=sorted(ids)) if last_day(c) < cutoff)

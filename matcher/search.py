@@ -53,6 +53,7 @@ class Searcher:
         from .config import Need
         from .cycle import rank_with
         from .embed import embed_cached
+        from .rank import need_texts
 
         text = " ".join((text or "").split())[:MAX_QUERY]
         if len(text) < 2:
@@ -63,8 +64,6 @@ class Searcher:
                 return []
             embedder = self.embedder_factory()
             probe = profile.model_copy(update={"needs": (Need(id=f"{profile.city.id}-search", text=text, weight=3),)})
-            from .rank import need_texts
-
             vectors, _ = embed_cached(self.store, embedder, need_texts(probe))
             matches = rank_with(self.dep, self.store, embedder, ranker, (probe,), [vectors])
         return [Hit(by_id[m.call_id], m, by_id[m.call_id].next_deadline(at), at)

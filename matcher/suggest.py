@@ -11,13 +11,16 @@ from .store import Store
 
 
 def suggestions(store: Store, profile: Profile, *, top: int = 10,
-                timezone: str = "Europe/Stockholm", hidden: bool = False) -> list[dict] | None:
+                timezone: str = "Europe/Stockholm", hidden: bool = False,
+                pipeline: dict | None = None) -> list[dict] | None:
     """The city's ranking as of the last cycle (None if it was never ranked);
-    the calls it marked not relevant only with ``hidden``."""
+    the calls it marked not relevant only with ``hidden``.  ``pipeline``: the
+    city's pipeline entries when the caller has read them already."""
     at = store.reference_at(timezone)
     if at is None:
         return None
-    marks = store.marks(profile.city.id)
+    marks = (store.marks(profile.city.id) if pipeline is None
+             else {cid: e.mark for cid, e in pipeline.items() if e.mark})
     # the ranking's own order (expected grade), without the calls the city marked not relevant
     rows = [m for m in store.saved_matches(profile.city.id).get(profile.city.id, [])
             if hidden or marks.get(m.call_id) != "not-relevant"][:top]

@@ -154,11 +154,10 @@ class PipelineStore:
             conn.execute(text("UPDATE pipeline SET who = NULL WHERE lower(who) = :p"), p)
         return len(touched)
 
-    def expire_personal(self, ended_before: dict[int, bool]) -> int:
-        """The retention rule: for every call with ``ended_before[call_id]``
-        true (its last deadline is older than the retention period), clear
-        owner, note and who. Returns the rows touched."""
-        ids = [cid for cid, old in ended_before.items() if old]
+    def expire_personal(self, call_ids) -> int:
+        """The retention rule: for these calls (their last deadline is older
+        than the retention period), clear owner, note and who. Returns the rows touched."""
+        ids = sorted(set(call_ids))
         if not ids:
             return 0
         touched = 0

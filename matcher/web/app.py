@@ -21,7 +21,7 @@ import hmac
 import logging
 import secrets
 import threading
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -120,10 +120,10 @@ class WebApp:
         t = words(lang)
         zone = self.dep.settings.timezone
         at = reference_at(self.dep, self.store)
-        rows = suggestions(self.store, profile, top=100, timezone=zone, hidden=True) or []
+        pipeline = self.store.pipeline(city).get(city, {})
+        rows = suggestions(self.store, profile, top=100, timezone=zone, hidden=True, pipeline=pipeline) or []
         threshold = self.dep.settings.matcher.min_score
         rows = [r for r in rows if r["score"] >= threshold]
-        pipeline = self.store.pipeline(city).get(city, {})
         funders = sorted({r["funder"] for r in rows})
         needs = [(n.id, n.text) for n in profile.needs]
         want = {k: (query.get(k) or [""])[0] for k in ("funder", "within", "need", "status")}
@@ -271,7 +271,7 @@ def create_app(web: WebApp) -> Starlette:
         return Response(body, media_type="text/calendar; charset=utf-8",
                         headers=dict(HEADERS, **{"Content-Disposition": f'inline; filename="fundbot-{g.city}.ics"'}))
 
-    def action_view(g, token: str) -> dict | None:
+    def action_view(g) -> dict | None:
         call = web.store.call(g.call_id) if g.call_id is not None else None
         if call is None:
             return None
@@ -285,7 +285,7 @@ def create_app(web: WebApp) -> Starlette:
         """(token, grant, view) of an action link; view None when it opens nothing."""
         token = request.path_params["token"]
         g = grant(token, "act")
-        return token, g, (g and await run_in_threadpool(action_view, g, token))
+        return token, g, (g and await run_in_threadpool(action_view, g))
 
     def confirm_page(request: Request, token: str, view: dict, code: int = 200, error: str | None = None):
         lang = view["profile"].city.language
@@ -336,7 +336,3 @@ def create_app(web: WebApp) -> Starlette:
 
     routes += coordinator_routes(web)
     return Starlette(routes=routes, exception_handlers={404: not_found})
-
-
-def query_string(**values) -> str:
-    return urlencode({k: v for k, v in values.items() if v})

@@ -79,13 +79,14 @@ class Signer:
         self.secret, self.store = secret, store
 
     def make(self, kind: str, city: str, *, now: dt.datetime, days: int, call_id: int | None = None,
-             action: str | None = None) -> str:
+             action: str | None = None, gen: int | None = None) -> str:
+        """A token; ``gen``: the city's link generation when the caller has read it already."""
         if kind not in KINDS or not _ID.match(city):
             raise ValueError(f"cannot sign a {kind!r} link for {city!r}")
         if (kind == "act") != (call_id is not None and action in ACTIONS):
             raise ValueError("an action link names one call and one action; other links neither")
         expires = int((now + dt.timedelta(days=days)).timestamp())
-        body = ".".join(["v1", kind, city, str(generation(self.store, city)), str(expires),
+        body = ".".join(["v1", kind, city, str(generation(self.store, city) if gen is None else gen), str(expires),
                          str(call_id) if call_id is not None else "-", action or "-"])
         return f"{body}.{_sign(self.secret, body)}"
 
@@ -120,12 +121,21 @@ class DigestLinks:
     def __init__(self, signer: Signer, base_url: str, link_days: int, action_days: int, now: dt.datetime):
         self.signer, self.base = signer, base_url
         self.link_days, self.action_days, self.now = link_days, action_days, now
+        self._gens: dict[str, int] = {}  # each city's generation, read once for the digests of a run
+
+    def _make(self, kind: str, city: str, days: int, **kw) -> str:
+        if city not in self._gens:
+            self._gens[city] = generation(self.signer.store, city)
+        return self.signer.make(kind, city, now=self.now, days=days, gen=self._gens[city], **kw)
 
     def page(self, city: str) -> str:
-        return f"{self.base}c/{self.signer.make('page', city, now=self.now, days=self.link_days)}"
+        return f"{self.base}c/{self._make('page', city, self.link_days)}"
+
+    def calendar(self, city: str) -> str:
+        return f"{self.base}ics/{self._make('ics', city, self.link_days)}/fundbot.ics"
 
     def actions(self, city: str, call_id: int) -> tuple[tuple[str, str], ...]:
-        return tuple((a, f"{self.base}a/{self.signer.make('act', city, now=self.now, days=self.action_days, call_id=call_id, action=a)}")
+        return tuple((a, f"{self.base}a/{self._make('act', city, self.action_days, call_id=call_id, action=a)}")
                      for a in ACTIONS)
 
 

@@ -323,3 +323,33 @@ def test_the_kept_call_side_ranks_a_search_exactly_as_a_fresh_match(web):
     fresh = match_all(app.dep, app.store, app.embedder(), calls, profiles=(probe,))[0]["norrby"][:10]
     assert first and [(h.call.id, round(h.match.score, 9)) for h in first] == \
         [(m.call_id, round(m.score, 9)) for m in fresh] == [(h.call.id, round(h.match.score, 9)) for h in again]
+
+
+def test_hostile_form_fields_and_queries_are_cleaned_bounded_and_escaped(web):
+    """What people type is as hostile as a feed: control, bidi and zero-width
+    characters are stripped, lengths bounded, an oversized body refused whole,
+    and a search text shown as text."""
+    store = web.app_state.store
+    token = page_link(web)
+    csrf = re.search(r'name=csrf value="([0-9a-f]+)"', web.get(f"/c/{token}").text).group(1)
+    call_id = store.saved_matches("norrby")["norrby"][0].call_id
+    r = web.post(f"/c/{token}/status", data={
+        "csrf": csrf, "call": call_id, "status": "interesting", "who": "Eve\x1b[31m\u202e",
+        "owner": "Ann\u200ba\x07 " + "x" * 500, "note": "<script>alert(1)</script>\x00" + "n" * 5000},
+        follow_redirects=False)
+    assert r.status_code == 303
+    entry = store.pipeline("norrby")["norrby"][call_id]
+    assert entry.who == "Eve" and entry.owner.startswith("Anna ") and len(entry.owner) <= 120
+    assert "\x00" not in entry.note and len(entry.note) <= 2000
+    page = web.get(f"/c/{token}").text
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    # a body larger than any form: refused, nothing recorded
+    before = len(store.history("norrby", call_id))
+    big = web.post(f"/c/{token}/status", data={"csrf": csrf, "call": call_id, "status": "granted", "who": "Eve",
+                                               "note": "z" * 20_000})
+    assert big.status_code == 403 and len(store.history("norrby", call_id)) == before
+    # a search text: cut to 300 characters, shown escaped
+    q = '<img src=x onerror=alert(1)>' + "q" * 1000
+    shown = web.get(f"/c/{token}", params={"q": q})
+    assert shown.status_code == 200 and "<img src=x" not in shown.text and "&lt;img src=x onerror=alert(1)&gt;" in shown.text
+    assert "q" * 301 not in shown.text
